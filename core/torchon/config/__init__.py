@@ -1,0 +1,265 @@
+"""Loading torchon configs: header, tags, links, validation, building.
+
+``load_config(path)`` parses and checks everything that can be checked without building (YAML, tags, links,
+arguments against signatures, extensions) and returns a :class:`Config`; ``Config.build()`` makes the objects.
+Every problem is a :class:`ConfigError` carrying ``FILE:LINE:COL`` and a fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torchon.config.errors import ConfigError, Mark, did_you_mean
+from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+
+if TYPE_CHECKING:
+    from torchon.component import Component
+    from torchon.env import Environment
+    from torchon.extensions import ExtensionSpec, ResolvedExtension
+    from torchon.plugins import PluginManager
+
+__all__ = ["Built", "Config", "ConfigError", "Mark", "load_config", "loads"]
+
+ENVIRONMENT_FIELDS = ("extensions", "resources", "debug")
+
+
+@dataclass
+class Built:
+    """The result of building a config: the top object and every component, dependencies first."""
+
+    root: Any
+    components: list[Component]
+
+
+@dataclass
+class Config:
+    """A parsed and checked config, ready to build."""
+
+    root: TagNode
+    filename: str
+    text: str
+    extensions: list[ExtensionSpec] = field(default_factory=list)
+    resolved: list[ResolvedExtension] = field(default_factory=list)
+    resources: dict[str, str] = field(default_factory=dict)
+    debug: bool = False
+
+    def build(self) -> Built:
+        """Build the objects. Errors raised while constructing them carry the position of their tag."""
+        from torchon.config.build import Builder
+
+        builder = Builder()
+        try:
+            root = builder.build(self.root)
+        except ConfigError as exc:
+            raise exc.attach_source(self.text) from exc.__cause__
+        return Built(root, builder.components)
+
+    def environment(self, base: Environment) -> Environment:
+        """``base`` with this config's extensions and resources added."""
+        return base.replace(
+            extensions={**base.extensions, **{e.name: e.spec for e in self.extensions}},
+            resolved={**base.resolved, **{r.name: r.to_dict() for r in self.resolved}},
+            resources={**base.resources, **self.resources},
+            debug=base.debug or self.debug,
+        )
+
+
+def loads(text: str, filename: str = "<config>", **kwargs: Any) -> Config:
+    """Load a config from a string (``filename`` is what errors name; relative paths start at the cwd)."""
+    return load_config(filename, text=text, **kwargs)
+
+
+def load_config(
+    path: str | Path,
+    *,
+    text: str | None = None,
+    manager: PluginManager | None = None,
+    install: bool = False,
+) -> Config:
+    """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors)."""
+    from torchon.config.resolve import Resolver
+    from torchon.config.validate import validate
+    from torchon.config.yaml_loader import parse_documents
+    from torchon.plugins import get_manager
+
+    filename = str(path)
+    base_dir = Path(path).parent if text is None else Path.cwd()
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {filename} does not exist", None, fix="check the path") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read config file {filename}: {exc}", None, fix="check the file"
+            ) from None
+        base_dir = Path(path).resolve().parent
+    manager = manager or get_manager()
+    try:
+        manager.check_conflicts(("tags", "namespaces", "resolvers"))
+        docs = parse_documents(text, filename)
+        header, root = _split_documents(docs, filename)
+        config = Config(root, filename, text)
+        if header is not None:
+            _read_header(config, header, base_dir)
+        _resolve_extensions(config, manager, install)
+        Resolver(manager, [e.name for e in config.extensions]).resolve(root)
+        validate(root)
+    except ConfigError as exc:
+        raise exc.attach_source(text) from exc.__cause__
+    return config
+
+
+def _split_documents(docs: list[Any], filename: str) -> tuple[Any, TagNode]:
+    docs = [d for d in docs if d is not None]
+    if not docs:
+        raise ConfigError(
+            "the config is empty",
+            Mark(filename, 1, 1),
+            fix="write the object to run, for example `!Script {path: train.py}`",
+        )
+    if len(docs) > 2:
+        raise ConfigError(
+            f"the config has {len(docs)} YAML documents; it may have at most two (a header, then the object to run)",
+            _mark_of(docs[2], filename),
+            fix="merge the extra documents, or remove the `---` lines that split them",
+        )
+    header = docs[0] if len(docs) == 2 else None
+    root = docs[-1]
+    if not isinstance(root, TagNode) or root.kind == "value":
+        raise ConfigError(
+            "the config's top level must be a tagged object, such as `!Script` or `!Trainer`",
+            _mark_of(root, filename),
+            fix="start the document with the tag of the runnable: `!Name` on the first line, its arguments below",
+        )
+    return header, root
+
+
+def _mark_of(value: Any, filename: str) -> Mark:
+    return getattr(value, "mark", None) or Mark(filename, 1, 1)
+
+
+def _read_header(config: Config, header: Any, base_dir: Path) -> None:
+    from torchon.extensions import ExtensionSpec, classify_spec
+
+    if isinstance(header, TagNode) and header.tag == "Environment":
+        if header.form != "mapping":
+            raise ConfigError(
+                "!Environment takes a mapping of fields",
+                header.mark,
+                fix=f"write its fields ({', '.join(ENVIRONMENT_FIELDS)}) as keys under it",
+            )
+        fields: CMap | dict[str, Any] = header.kwargs
+        for key in fields:
+            if key not in ENVIRONMENT_FIELDS:
+                raise ConfigError(
+                    f"!Environment has no field {key!r}{did_you_mean(str(key), ENVIRONMENT_FIELDS)}",
+                    header.key_mark(key),
+                    fix=f"its fields are: {', '.join(ENVIRONMENT_FIELDS)}",
+                )
+        extensions = fields.get("extensions") or {}
+        if not isinstance(extensions, dict):
+            raise ConfigError(
+                "!Environment's extensions must be a mapping of module name to spec",
+                header.arg_mark("extensions"),
+                fix="write `extensions: {my_ext: ./path/to/ext}`",
+            )
+        _read_resources(config, fields.get("resources"), header.arg_mark("resources"), base_dir)
+        debug = fields.get("debug", False)
+        if not isinstance(debug, bool):
+            raise ConfigError(
+                "!Environment's debug must be true or false",
+                header.arg_mark("debug"),
+                fix="write debug: true",
+            )
+        config.debug = debug
+    elif isinstance(header, CMap):
+        extensions = header
+    else:
+        raise ConfigError(
+            "the first of two documents must be the extensions header: a mapping of module name to spec, or "
+            "!Environment",
+            _mark_of(header, config.filename),
+            fix="write `my_ext: ./path/to/ext` lines, or `!Environment` with `extensions:`, before the `---`",
+        )
+    marks = extensions.value_marks if isinstance(extensions, CMap) else {}
+    key_marks = extensions.key_marks if isinstance(extensions, CMap) else {}
+    for name, spec in extensions.items():
+        mark = key_marks.get(name)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(
+                f"extension name {name!r} is not a Python module name",
+                mark,
+                fix="the key must be the top-level module the extension provides (letters, digits, underscores)",
+            )
+        if not isinstance(spec, str) or not spec.strip():
+            raise ConfigError(
+                f"extension {name!r} needs a spec: a local path, a git URL or a PyPI requirement",
+                marks.get(name, mark),
+                fix=f"write `{name}: ./path/to/{name}`, `{name}: https://host/repo.git` or `{name}: package==1.0`",
+            )
+        kind, target = classify_spec(spec)
+        config.extensions.append(
+            ExtensionSpec(name, spec.strip(), kind, target, base_dir, marks.get(name, mark))
+        )
+
+
+def _read_resources(config: Config, resources: Any, mark: Mark, base_dir: Path) -> None:
+    if resources is None:
+        return
+    if not isinstance(resources, dict):
+        raise ConfigError(
+            "!Environment's resources must be a mapping of name to path",
+            mark,
+            fix="write `resources: {data: ./data}`",
+        )
+    value_marks = resources.value_marks if isinstance(resources, CMap) else {}
+    for name, location in resources.items():
+        where = value_marks.get(name, mark)
+        if not isinstance(location, str):
+            raise ConfigError(
+                f"resource {name!r} must be a path or URI", where, fix=f"write `{name}: ./path`"
+            )
+        if "://" in location:
+            config.resources[str(name)] = location
+            continue
+        local = (base_dir / location).expanduser().resolve()
+        if not local.exists():
+            raise ConfigError(
+                f"resource {name!r}: {location!r} does not exist (looked at {local})",
+                where,
+                fix="give a path relative to the config file's folder, or an absolute path",
+            )
+        config.resources[str(name)] = str(local)
+
+
+def _resolve_extensions(config: Config, manager: PluginManager, install: bool) -> None:
+    from torchon.extensions import ExtensionError
+    from torchon.importing import TargetImportError
+
+    for ext in config.extensions:
+        entry = manager.resolvers.get(ext.kind)
+        if entry is None:
+            raise ConfigError(
+                f"extension {ext.name!r}: no resolver for {ext.kind!r} specs"
+                f"{did_you_mean(ext.kind, manager.resolvers.names())}",
+                ext.mark,
+                fix=f"known kinds: {', '.join(manager.resolvers.names())}; install the plugin that handles {ext.kind!r}",
+            )
+        try:
+            resolver = entry.load()(install=install)
+            config.resolved.append(resolver.resolve(ext))
+        except ExtensionError as exc:
+            raise ConfigError(exc.what, ext.mark, fix=exc.fix) from exc
+        except TargetImportError as exc:
+            raise ConfigError(
+                f"the {ext.kind} resolver (plugin {entry.plugin!r}) cannot be imported: {exc}",
+                ext.mark,
+                fix="reinstall that plugin",
+            ) from exc
+
+
+# Re-exported for plugins that walk the tree (search spaces expand variants before building).
+__all__ += ["CList", "CMap", "LinkNode", "TagNode"]

@@ -1,0 +1,152 @@
+"""Writing objects back as a torchon config: the inverse of loading, used for ``config.yaml`` in runs and bundles.
+
+Components give their arguments (:meth:`Component.get_config`); other objects built from a config give what
+:mod:`torchon.config.provenance` remembered. An object met a second time becomes a link (``!@ path``) to its first
+place, so shared objects stay shared when the YAML is loaded again.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import PurePath
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.representer import SafeRepresenter
+
+from torchon.component import Component, Partial
+from torchon.config import provenance
+
+__all__ = ["DumpError", "dump_yaml", "tag_for"]
+
+
+class DumpError(TypeError):
+    """An object in the tree cannot be written as config."""
+
+
+class _Tagged:
+    __slots__ = ("tag", "value")
+
+    def __init__(self, tag: str, value: Any) -> None:
+        self.tag = tag
+        self.value = value
+
+
+class _Link:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _Representer(SafeRepresenter):
+    def represent_tagged(self, data: _Tagged) -> Any:
+        tag = "!" + data.tag
+        if isinstance(data.value, dict):
+            return self.represent_mapping(tag, data.value)
+        if isinstance(data.value, list):
+            return self.represent_sequence(tag, data.value)
+        return self.represent_scalar(tag, "" if data.value is None else str(data.value))
+
+    def represent_link(self, data: _Link) -> Any:
+        return self.represent_scalar("!@", data.text)
+
+
+_Representer.add_representer(_Tagged, _Representer.represent_tagged)
+_Representer.add_representer(_Link, _Representer.represent_link)
+
+
+def tag_for(target: Any) -> str:
+    """The tag that builds ``target`` (a class, or a classmethod factory bound to one)."""
+    owner = getattr(target, "__self__", None)
+    if isinstance(owner, type):
+        return f"{tag_for(owner)}.{target.__name__}"
+    from torchon.plugins import get_manager
+
+    module, qualname = getattr(target, "__module__", "?"), getattr(target, "__qualname__", repr(target))
+    manager = get_manager()
+    entry = manager.tags.by_target(f"{module}:{qualname}")
+    if entry is not None:
+        return entry.name
+    for ns in manager.namespaces:
+        ns_module = sys.modules.get(ns.options["module"])
+        if ns_module is not None and getattr(ns_module, qualname, None) is target:
+            return f"{ns.name}.{qualname}"
+    return f"{module}.{qualname}"
+
+
+def _path_text(path: list[tuple[str, Any]]) -> str:
+    out = ""
+    for kind, key in path:
+        out += f"[{key}]" if kind == "index" else (f".{key}" if out else str(key))
+    return out
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.seen: dict[int, list[tuple[str, Any]]] = {}
+
+    def link_to(self, target: list[tuple[str, Any]], here: list[tuple[str, Any]]) -> _Link:
+        common = 0
+        while common < min(len(target), len(here)) and target[common] == here[common]:
+            common += 1
+        while common > 0 and target[common][0] != "key":
+            common -= 1
+        return _Link(_path_text(target[common:]))
+
+    def convert(self, obj: Any, path: list[tuple[str, Any]]) -> Any:
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        if isinstance(obj, PurePath):
+            return str(obj)
+        if isinstance(obj, (list, tuple)):
+            return [self.convert(v, [*path, ("index", i)]) for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            bad = [k for k in obj if not isinstance(k, (str, int, float, bool))]
+            if bad:
+                raise DumpError(
+                    f"at {_path_text(path) or 'the top'}: mapping key {bad[0]!r} cannot be written as YAML"
+                )
+            return {k: self.convert(v, [*path, ("key", k)]) for k, v in obj.items()}
+        if id(obj) in self.seen:
+            if not path:
+                raise DumpError("the top-level object refers to itself")
+            return self.link_to(self.seen[id(obj)], path)
+        if isinstance(obj, Component):
+            self.seen[id(obj)] = path
+            return _Tagged(tag_for(type(obj)), self._arguments([], obj.get_config(), path))
+        if isinstance(obj, Partial):
+            self.seen[id(obj)] = path
+            tag = obj.tag or tag_for(obj.target)
+            return _Tagged(tag, self._arguments(obj.args, obj.kwargs, path))
+        built = provenance.recall(obj)
+        if built is not None:
+            self.seen[id(obj)] = path
+            return _Tagged(built.tag, self._arguments(built.args, built.kwargs, path))
+        raise DumpError(
+            f"at {_path_text(path) or 'the top'}: {type(obj).__module__}.{type(obj).__qualname__} is neither a "
+            "component, a plain value, nor an object built from a config, so it cannot be written as config"
+        )
+
+    def _arguments(self, args: list[Any], kwargs: dict[str, Any], path: list[tuple[str, Any]]) -> Any:
+        if args and kwargs:
+            raise DumpError(f"at {_path_text(path) or 'the top'}: mixed positional and keyword arguments")
+        if args:
+            return [self.convert(v, [*path, ("index", i)]) for i, v in enumerate(args)]
+        return {k: self.convert(v, [*path, ("key", k)]) for k, v in kwargs.items()}
+
+
+def dump_yaml(obj: Any, header: dict[str, str] | None = None) -> str:
+    """``obj`` as torchon config YAML; ``header`` (extension name -> spec) becomes the first document."""
+    tree = _Converter().convert(obj, [])
+    yaml = YAML(typ="safe")
+    yaml.Representer = _Representer
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    out = io.StringIO()
+    if header:
+        yaml.dump_all([dict(header), tree], out)
+    else:
+        yaml.dump(tree, out)
+    return out.getvalue()

@@ -1,0 +1,73 @@
+"""Config errors a user can act on: ``FILE:LINE:COL: error: what``, the line itself, and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["ConfigError", "Mark", "did_you_mean"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A position in a config file, 1-based like compilers print it."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class ConfigError(Exception):
+    """A config cannot be run as written. ``torchon run`` prints it and exits with status 2."""
+
+    def __init__(self, what: str, mark: Mark | None = None, *, fix: str, path: str | None = None) -> None:
+        self.what = what
+        self.mark = mark
+        self.fix = fix
+        self.path = path
+        self.source_line: str | None = None
+        super().__init__(self.headline())
+
+    def headline(self) -> str:
+        where = f"{self.mark}: " if self.mark else ""
+        at = f" (at {self.path})" if self.path else ""
+        return f"{where}error: {self.what}{at}"
+
+    def format(self) -> str:
+        """The full message: headline, the offending line with a caret, and the fix."""
+        lines = [self.headline()]
+        if self.mark and self.source_line is not None:
+            gutter = f"{self.mark.line:>5} | "
+            lines.append(gutter + self.source_line.rstrip("\n"))
+            lines.append(" " * (len(gutter) - 2) + "| " + " " * (self.mark.col - 1) + "^")
+        lines.append(f"  fix: {self.fix}")
+        return "\n".join(lines)
+
+    def attach_source(self, text: str) -> ConfigError:
+        """Remember the offending line of ``text`` (the config's source) for :meth:`format`."""
+        if self.mark is not None and self.source_line is None:
+            source_lines = text.splitlines()
+            if 0 < self.mark.line <= len(source_lines):
+                self.source_line = source_lines[self.mark.line - 1]
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.headline()}; fix: {self.fix}"
+
+
+def did_you_mean(name: str, candidates: Iterable[str], *, prefix: str = "") -> str:
+    """`` (did you mean !Trainer?)`` for the closest candidates, or an empty string."""
+    pool = list(dict.fromkeys(candidates))
+    lowered = {c.lower(): c for c in pool}
+    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
+    if not close and name.lower() in lowered:
+        close = [lowered[name.lower()]]
+    if not close:
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "?)"

@@ -1,0 +1,364 @@
+"""Resolving a parsed config: what each tag names, and what each link points at.
+
+Only three kinds of names are allowed, which is what makes a config safe to load from anywhere:
+tags registered by plugins (``!Trainer``), classes of extensions the header declares (``!my_ext.Model``), and
+classes of namespaces plugins register (``!torch.nn.Linear``); each may be followed by a classmethod factory
+(``!my_ext.Model.load_from_path``). Anything else is refused with the closest known names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from torchon.config.errors import ConfigError, did_you_mean
+from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
+from torchon.importing import TargetImportError, import_target
+
+if TYPE_CHECKING:
+    from torchon.plugins import PluginManager
+
+__all__ = ["KNOWN_PLUGIN_TAGS", "Resolver"]
+
+# Tags and namespaces torchon's own plugins provide, so a missing plugin gets "install X" rather than "unknown".
+KNOWN_PLUGIN_TAGS: Mapping[str, str] = {
+    "Trainer": "torchon-torch",
+    "Evaluator": "torchon-torch",
+    "torch": "torchon-torch",
+    "Search": "torchon-search",
+    "Experiment": "torchon-search",
+    "grid": "torchon-search",
+    "g": "torchon-search",
+    "choice": "torchon-search",
+    "uniform": "torchon-search",
+    "loguniform": "torchon-search",
+    "randint": "torchon-search",
+    "Script": "torchon-script",
+    "Exporter": "torchon-export",
+    "Builder": "torchon-export",
+    "artifact": "torchon-export",
+}
+
+
+def _is_factory(cls: type, name: str) -> bool:
+    try:
+        attr = inspect.getattr_static(cls, name)
+    except AttributeError:
+        return False
+    return isinstance(attr, (classmethod, staticmethod))
+
+
+class Resolver:
+    """Resolves the tags and links of one config tree in place."""
+
+    def __init__(self, manager: PluginManager, extensions: Iterable[str] = ()) -> None:
+        self.manager = manager
+        self.extensions = set(extensions)
+        self.links: list[tuple[LinkNode, list[tuple[Any, Any]]]] = []
+
+    # -- walking ---------------------------------------------------------------------------------------------
+
+    def resolve(self, root: Any) -> None:
+        self._walk(root, "", [])
+        for link, scopes in self.links:
+            self._resolve_link(link, scopes)
+
+    def _walk(self, value: Any, path: str, scopes: list[tuple[Any, Any]]) -> None:
+        """``scopes``: (mapping, key of the entry we are inside), innermost last, for lexical link lookup."""
+        if isinstance(value, TagNode):
+            value.path = path
+            self.resolve_tag(value)
+            if value.form == "mapping":
+                for key, child in value.kwargs.items():
+                    self._walk(child, _join(path, key), [*scopes, (value, key)])
+            elif value.form == "sequence":
+                for i, child in enumerate(value.args):
+                    self._walk(child, f"{path}[{i}]", scopes)
+        elif isinstance(value, CMap):
+            for key, child in value.items():
+                self._walk(child, _join(path, key), [*scopes, (value, key)])
+        elif isinstance(value, CList):
+            for i, child in enumerate(value):
+                self._walk(child, f"{path}[{i}]", scopes)
+        elif isinstance(value, LinkNode):
+            value.path = path
+            self.links.append((value, scopes))
+
+    # -- tags ------------------------------------------------------------------------------------------------
+
+    def resolve_tag(self, node: TagNode) -> None:
+        tag = node.tag
+        entry = self.manager.tags.get(tag)
+        if entry is not None:
+            node.target = self._load(entry.target, node, f"plugin {entry.plugin!r}")
+            node.kind = entry.options.get("kind", "component")
+            node.label = "!" + tag
+            return
+        parts = tag.split(".")
+        if len(parts) >= 2 and parts[0] in self.manager.tags and self.manager.tags.get(parts[0]):
+            base = self.manager.tags.get(parts[0])
+            assert base is not None
+            if len(parts) == 2 and base.options.get("kind", "component") == "component":
+                cls = self._load(base.target, node, f"plugin {base.plugin!r}")
+                self._set_factory(node, cls, parts[1], "!" + parts[0])
+                return
+        if parts[0] in self.extensions:
+            self._resolve_extension(node, parts)
+            return
+        for cut in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:cut])
+            ns = self.manager.namespaces.get(prefix)
+            if ns is not None:
+                self._resolve_namespace(node, ns.options["module"], prefix, parts[cut:], ns.plugin)
+                return
+        self._unknown_tag(node, parts)
+
+    def _load(self, target: str, node: TagNode, owner: str) -> Any:
+        try:
+            return import_target(target)
+        except TargetImportError as exc:
+            raise ConfigError(
+                f"!{node.tag} is registered by {owner} but cannot be imported: {exc}",
+                node.mark,
+                fix="reinstall that plugin and the libraries it needs (torchon plugins shows what failed)",
+            ) from None
+
+    def _set_factory(self, node: TagNode, cls: Any, factory: str, label: str) -> None:
+        if not isinstance(cls, type) or not _is_factory(cls, factory):
+            known = [
+                n for n in dir(cls) if not n.startswith("_") and isinstance(cls, type) and _is_factory(cls, n)
+            ]
+            raise ConfigError(
+                f"{label}.{factory} is not a classmethod factory of {label}{did_you_mean(factory, known)}",
+                node.mark,
+                fix="name a classmethod of the class after its tag (`!Name.factory`), or drop the suffix"
+                + (f"; its factories are {', '.join(known)}" if known else ""),
+            )
+        node.target = getattr(cls, factory)
+        node.kind = "component"
+        node.label = f"{label}.{factory}"
+
+    def _resolve_extension(self, node: TagNode, parts: list[str]) -> None:
+        ext = parts[0]
+        module: Any = None
+        cut = len(parts)
+        while cut >= 1:
+            name = ".".join(parts[:cut])
+            try:
+                module = importlib.import_module(name)
+                break
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not name.startswith(exc.name):
+                    raise ConfigError(
+                        f"extension {ext!r} failed to import {name!r}: {exc}",
+                        node.mark,
+                        fix="install the libraries the extension needs",
+                    ) from None
+                cut -= 1
+            except Exception as exc:
+                raise ConfigError(
+                    f"extension module {name!r} failed to import: {type(exc).__name__}: {exc}",
+                    node.mark,
+                    fix="fix the error in the extension's code (run with --debug for the traceback)",
+                ) from None
+        rest = parts[cut:]
+        module_name = ".".join(parts[:cut])
+        if not rest:
+            raise ConfigError(
+                f"!{node.tag} names the module {module_name!r}, not a class",
+                node.mark,
+                fix=f"name a class of the extension: !{module_name}.ClassName",
+            )
+        obj = getattr(module, rest[0], None)
+        if not isinstance(obj, type):
+            classes = [n for n, v in vars(module).items() if isinstance(v, type) and _owned(v, ext)]
+            what = "has no class" if obj is None else "has no class (it is not a class)"
+            raise ConfigError(
+                f"extension module {module_name!r} {what} {rest[0]!r}{did_you_mean(rest[0], classes, prefix=module_name + '.')}",
+                node.mark,
+                fix="name a class defined in the extension"
+                + (f"; it defines {', '.join(sorted(classes)[:8])}" if classes else ""),
+            )
+        if not _owned(obj, ext):
+            raise ConfigError(
+                f"!{node.tag} is {obj.__module__}.{obj.__qualname__}, not a class of extension {ext!r}",
+                node.mark,
+                fix="configs may only name classes an extension defines; subclass it in the extension, or use a "
+                "namespace a plugin registers",
+            )
+        self._finish_class(node, obj, rest, f"!{module_name}.{rest[0]}")
+
+    def _resolve_namespace(
+        self, node: TagNode, module_name: str, prefix: str, rest: list[str], plugin: str
+    ) -> None:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise ConfigError(
+                f"namespace !{prefix} (module {module_name!r}, registered by plugin {plugin!r}) cannot be imported: {exc}",
+                node.mark,
+                fix=f"install {module_name.split('.')[0]} and the plugin's other requirements",
+            ) from None
+        obj = getattr(module, rest[0], None)
+        if not isinstance(obj, type):
+            classes = [n for n, v in vars(module).items() if isinstance(v, type) and not n.startswith("_")]
+            raise ConfigError(
+                f"!{prefix} has no class {rest[0]!r}{did_you_mean(rest[0], classes, prefix='!' + prefix + '.')}",
+                node.mark,
+                fix=f"name a class of the {module_name} module",
+            )
+        self._finish_class(node, obj, rest, f"!{prefix}.{rest[0]}")
+
+    def _finish_class(self, node: TagNode, cls: type, rest: list[str], label: str) -> None:
+        if len(rest) == 1:
+            node.target, node.kind, node.label = cls, "component", label
+        elif len(rest) == 2:
+            self._set_factory(node, cls, rest[1], label)
+        else:
+            raise ConfigError(
+                f"!{node.tag} goes too deep: after the class only a factory name may follow",
+                node.mark,
+                fix=f"write {label} or {label}.factory",
+            )
+
+    def _unknown_tag(self, node: TagNode, parts: list[str]) -> None:
+        tag = node.tag
+        hint = did_you_mean(tag, self.manager.tags.names(), prefix="!")
+        first = parts[0]
+        plugin = KNOWN_PLUGIN_TAGS.get(tag) or (KNOWN_PLUGIN_TAGS.get(first) if len(parts) > 1 else None)
+        if plugin:
+            fix = f"!{tag} comes from the {plugin} plugin: install it (pip install {plugin}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out"
+        elif len(parts) > 1 and _importable(first):
+            fix = (
+                f"module {first!r} is installed but not declared as an extension; declare it in the header "
+                f"document (`{first}: <path, git URL or requirement>` then `---`) to use its classes"
+            )
+        elif len(parts) > 1:
+            near = did_you_mean(
+                first, sorted(self.extensions) + [ns for ns in self.manager.namespaces.names()]
+            )
+            fix = f"declare the extension {first!r} in the header (`{first}: ./path/to/it` then `---`)" + (
+                f", or fix the name{near}" if near else ""
+            )
+        else:
+            sample = ", ".join("!" + n for n in self.manager.tags.names()[:12]) or "none (no plugins loaded)"
+            fix = f"use a registered tag ({sample}) or a class of a declared extension (!my_ext.Name)"
+        raise ConfigError(f"!{tag} is not a known tag{hint}", node.mark, fix=fix)
+
+    # -- links -----------------------------------------------------------------------------------------------
+
+    def _resolve_link(self, link: LinkNode, scopes: list[tuple[Any, Any]]) -> None:
+        first = link.parts[0]
+        anchor: Any = _MISSING
+        for container, own_key in reversed(scopes):
+            mapping = container.kwargs if isinstance(container, TagNode) else container
+            if isinstance(mapping, Mapping) and first in mapping and first != own_key:
+                anchor = mapping[first]
+                break
+        if anchor is _MISSING:
+            names = sorted({str(k) for c, _ in scopes for k in (c.kwargs if isinstance(c, TagNode) else c)})
+            raise ConfigError(
+                f"link !@ {link.text}: nothing named {first!r} is in scope{did_you_mean(str(first), names)}",
+                link.mark,
+                fix="a link's first name must be a key of an enclosing mapping (a stage, an argument)",
+                path=link.path or None,
+            )
+        walked = [str(first)]
+        parts = list(link.parts[1:])
+        while parts:
+            part = parts[0]
+            key = part.key if isinstance(part, Index) else part
+            if isinstance(anchor, TagNode):
+                if isinstance(key, str) and key in anchor.kwargs:
+                    anchor = anchor.kwargs[key]
+                elif (
+                    isinstance(key, int)
+                    and anchor.form == "sequence"
+                    and -len(anchor.args) <= key < len(anchor.args)
+                ):
+                    anchor = anchor.args[key]
+                elif isinstance(part, Index) or anchor.kind == "value" or _has_attribute(anchor.target, part):
+                    break  # checked on the built object
+                else:
+                    names = list(anchor.kwargs) + _public_attributes(anchor.target)
+                    raise ConfigError(
+                        f"link !@ {link.text}: {'.'.join(walked)} ({anchor.label}) has no argument or attribute "
+                        f"{part!r}{did_you_mean(part, names)}",
+                        link.mark,
+                        fix="link to an argument given in the config or an attribute the class declares "
+                        "(a class-level annotation is enough)",
+                        path=link.path or None,
+                    )
+            elif isinstance(anchor, CMap):
+                if key not in anchor:
+                    raise ConfigError(
+                        f"link !@ {link.text}: {'.'.join(walked)} has no key {key!r}"
+                        f"{did_you_mean(str(key), [str(k) for k in anchor])}",
+                        link.mark,
+                        fix="link to a key that exists",
+                        path=link.path or None,
+                    )
+                anchor = anchor[key]
+            elif isinstance(anchor, CList):
+                if not isinstance(key, int) or not -len(anchor) <= key < len(anchor):
+                    raise ConfigError(
+                        f"link !@ {link.text}: {'.'.join(walked)} is a list of {len(anchor)}; {part} is not an "
+                        "index of it",
+                        link.mark,
+                        fix="index lists with [0], [1], ...",
+                        path=link.path or None,
+                    )
+                anchor = anchor[key]
+            elif isinstance(anchor, LinkNode):
+                break
+            else:
+                raise ConfigError(
+                    f"link !@ {link.text}: {'.'.join(walked)} is a plain value ({anchor!r}); it has no {part}",
+                    link.mark,
+                    fix="link to the value itself, or to an object",
+                    path=link.path or None,
+                )
+            walked.append(str(part))
+            parts.pop(0)
+        link.anchor = anchor
+        link.rest = parts
+
+
+_MISSING = object()
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _owned(obj: type, ext: str) -> bool:
+    module = getattr(obj, "__module__", "") or ""
+    return module == ext or module.startswith(ext + ".")
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return name.isidentifier() and importlib.util.find_spec(name) is not None
+
+
+def _has_attribute(target: Any, name: str) -> bool:
+    if not isinstance(target, type):
+        return False
+    if hasattr(target, name):
+        return True
+    for klass in target.__mro__:
+        if name in getattr(klass, "__annotations__", {}):
+            return True
+    return False
+
+
+def _public_attributes(target: Any) -> list[str]:
+    if not isinstance(target, type):
+        return []
+    names = {n for n in dir(target) if not n.startswith("_")}
+    for klass in target.__mro__:
+        names.update(n for n in getattr(klass, "__annotations__", {}) if not n.startswith("_"))
+    return sorted(names)

@@ -1,0 +1,119 @@
+"""``torchon.report`` and ``torchon.log``: metrics from any component, or from a script a run started.
+
+Inside ``torchon run`` metrics go to the run's ``metrics.jsonl`` (one JSON object a line: ``step``, ``time`` and
+the metrics). In a child process started by a runnable (the Script runnable), they go to the pipe named by
+``TORCHON_METRICS_FD``, which the parent reads. Outside any run they are dropped with a debug log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["METRICS_FD_ENV", "MetricsRecorder", "log", "report", "start_recording", "stop_recording"]
+
+METRICS_FD_ENV = "TORCHON_METRICS_FD"
+_RESERVED = ("step", "time")
+_logger = logging.getLogger("torchon.metrics")
+
+
+class MetricsRecorder:
+    """Appends metric records as JSON lines and keeps them in memory."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.history: list[dict[str, Any]] = []
+
+    @classmethod
+    def to_file(cls, path: Path) -> MetricsRecorder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(open(path, "a", encoding="utf-8"))
+
+    def record(self, step: int | None, metrics: dict[str, float]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"step": step, "time": round(time.time(), 6), **metrics}
+        line = json.dumps(entry, allow_nan=True)
+        with self._lock:
+            self.history.append(entry)
+            self._stream.write(line + "\n")
+            self._stream.flush()
+        return entry
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.close()
+
+
+_recorder: MetricsRecorder | None = None
+_child: MetricsRecorder | None = None
+
+
+def start_recording(path: Path) -> MetricsRecorder:
+    """Send this process's metrics to ``path`` until :func:`stop_recording`."""
+    global _recorder
+    _recorder = MetricsRecorder.to_file(path)
+    return _recorder
+
+
+def stop_recording() -> None:
+    global _recorder
+    if _recorder is not None:
+        _recorder.close()
+        _recorder = None
+
+
+def _child_recorder() -> MetricsRecorder | None:
+    global _child
+    if _child is None:
+        fd = os.environ.get(METRICS_FD_ENV)
+        if not fd:
+            return None
+        try:
+            _child = MetricsRecorder(os.fdopen(int(fd), "w", buffering=1, encoding="utf-8"))
+        except (OSError, ValueError):
+            _logger.warning(
+                "%s=%s is not an open file descriptor; metrics are not recorded", METRICS_FD_ENV, fd
+            )
+            os.environ.pop(METRICS_FD_ENV, None)
+            return None
+    return _child
+
+
+def _clean(metrics: dict[str, Any]) -> dict[str, float]:
+    if not metrics:
+        raise ValueError("report() needs at least one metric, e.g. report(step=3, loss=0.25)")
+    clean: dict[str, float] = {}
+    for name, value in metrics.items():
+        if name in _RESERVED:
+            raise ValueError(f"{name!r} is reserved in metric records; name the metric differently")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"metric {name!r} must be a number, got {type(value).__name__} {value!r}"
+            ) from None
+        clean[name] = int(number) if isinstance(value, int) and not isinstance(value, bool) else number
+        if math.isnan(number):
+            _logger.warning("metric %s is NaN", name)
+    return clean
+
+
+def report(step: int | None = None, **metrics: Any) -> None:
+    """Record metrics (numbers) for ``step`` in the current run."""
+    clean = _clean(metrics)
+    recorder = _recorder or _child_recorder()
+    if recorder is None:
+        _logger.debug("no run is recording metrics; dropped %s", clean)
+        return
+    recorder.record(None if step is None else int(step), clean)
+
+
+def log(name: str, value: float, step: int | None = None) -> None:
+    """Record one scalar, as TensorBoard's ``add_scalar`` would."""
+    report(step=step, **{name: value})

@@ -1,0 +1,197 @@
+"""The registries that registration hooks add to: names mapped to ``"module:attr"`` strings.
+
+Each registry is a typed façade over one :class:`Table`. A table remembers which plugin added each name, so
+``torchon plugins`` can list a plugin's tags and a clash between two plugins names both of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from torchon.importing import TARGET_RE, import_target
+
+__all__ = [
+    "CommandRegistry",
+    "Conflict",
+    "Entry",
+    "ExecutorRegistry",
+    "RegistrationError",
+    "ResolverRegistry",
+    "SaverRegistry",
+    "StorageRegistry",
+    "Table",
+    "TagRegistry",
+]
+
+_NAME_RE = re.compile(r"^[A-Za-z_]\w*$")
+_DOTTED_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_COMMAND_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+
+Safety = Literal["data", "code"]
+
+
+class RegistrationError(ValueError):
+    """A plugin registered something malformed; the message names the plugin and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name."""
+
+    table: str
+    name: str
+    target: str
+    plugin: str
+    help: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        """Import and return the target."""
+        return import_target(self.target)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two plugins registered one name."""
+
+    table: str
+    name: str
+    first: Entry
+    second: Entry
+
+
+class Table:
+    """Names of one kind (tags, savers, ...) with the plugin that registered each."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.entries: dict[str, Entry] = {}
+        self.conflicts: list[Conflict] = []
+
+    def add(self, name: str, target: str, plugin: str, *, help: str = "", **options: Any) -> Entry:
+        entry = Entry(self.kind, name, target, plugin, help, options)
+        previous = self.entries.get(name)
+        if previous is not None and previous.plugin != plugin:
+            self.conflicts.append(Conflict(self.kind, name, previous, entry))
+            return previous
+        self.entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> Entry | None:
+        return self.entries.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def by_plugin(self, plugin: str) -> list[Entry]:
+        return [e for e in self.entries.values() if e.plugin == plugin]
+
+    def by_target(self, target: str) -> Entry | None:
+        for entry in self.entries.values():
+            if entry.target == target:
+                return entry
+        return None
+
+
+class _Registry:
+    """Base of the façades handed to hooks; ``plugin`` is set by the manager before each implementation runs."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.plugin = "?"
+
+    def _check(self, name: str, target: str, pattern: re.Pattern[str], what: str) -> None:
+        if not isinstance(name, str) or not pattern.match(name):
+            raise RegistrationError(f"plugin {self.plugin!r} registered an invalid {what} name {name!r}")
+        if not isinstance(target, str) or not TARGET_RE.match(target):
+            raise RegistrationError(
+                f"plugin {self.plugin!r} registered {what} {name!r} with target {target!r}; "
+                "targets are strings of the form 'package.module:Attribute'"
+            )
+
+
+class TagRegistry(_Registry):
+    """Tags a config may use: component tags, value tags and namespaces."""
+
+    def __init__(self, table: Table, namespaces: Table) -> None:
+        super().__init__(table)
+        self.namespaces = namespaces
+
+    def add(self, name: str, target: str, *, help: str = "") -> None:
+        """``!name`` builds the class (or calls the factory) at ``target``."""
+        self._check(name, target, _NAME_RE, "tag")
+        self.table.add(name, target, self.plugin, help=help, kind="component")
+
+    def add_value(self, name: str, target: str, *, aliases: Iterable[str] = (), help: str = "") -> None:
+        """``!name VALUE`` calls the function at ``target`` with the built value (search spaces, artifacts)."""
+        for tag in (name, *aliases):
+            self._check(tag, target, _NAME_RE, "value tag")
+            self.table.add(tag, target, self.plugin, help=help, kind="value", canonical=name)
+
+    def add_namespace(self, prefix: str, module: str, *, help: str = "") -> None:
+        """``!prefix.Name`` builds class ``Name`` of ``module`` (e.g. ``torch.nn`` for ``!torch.nn.Linear``)."""
+        if not isinstance(prefix, str) or not _DOTTED_RE.match(prefix):
+            raise RegistrationError(f"plugin {self.plugin!r} registered an invalid namespace {prefix!r}")
+        if not isinstance(module, str) or not _DOTTED_RE.match(module):
+            raise RegistrationError(
+                f"plugin {self.plugin!r} registered namespace {prefix!r} with module {module!r}; "
+                "give a dotted module name such as 'torch.nn'"
+            )
+        self.namespaces.add(prefix, module + ":__name__", self.plugin, help=help, module=module)
+
+
+class SaverRegistry(_Registry):
+    """Savers by name, each with its safety class."""
+
+    def add(self, name: str, target: str, *, safety: Safety, help: str = "") -> None:
+        self._check(name, target, _NAME_RE, "saver")
+        if safety not in ("data", "code"):
+            raise RegistrationError(
+                f"plugin {self.plugin!r} registered saver {name!r} with safety {safety!r}; use 'data' or 'code'"
+            )
+        self.table.add(name, target, self.plugin, help=help, safety=safety)
+
+
+class StorageRegistry(_Registry):
+    """Storage backends by URI scheme."""
+
+    def add(self, scheme: str, target: str, *, help: str = "") -> None:
+        self._check(scheme, target, _SCHEME_RE, "storage scheme")
+        self.table.add(scheme, target, self.plugin, help=help)
+
+
+class ResolverRegistry(_Registry):
+    """Extension resolvers by spec kind (``local``, ``git``, ``pypi``, ...)."""
+
+    def add(self, kind: str, target: str, *, help: str = "") -> None:
+        self._check(kind, target, _NAME_RE, "resolver kind")
+        self.table.add(kind, target, self.plugin, help=help)
+
+
+class ExecutorRegistry(_Registry):
+    """Executors by name."""
+
+    def add(self, name: str, target: str, *, help: str = "") -> None:
+        self._check(name, target, _NAME_RE, "executor")
+        self.table.add(name, target, self.plugin, help=help)
+
+
+class CommandRegistry(_Registry):
+    """``torchon`` subcommands by name."""
+
+    def add(self, name: str, target: str, *, help: str = "") -> None:
+        self._check(name, target, _COMMAND_RE, "command")
+        self.table.add(name, target, self.plugin, help=help)

@@ -1,0 +1,219 @@
+"""What ``torchon run`` does: load, pick the output folder, build, set up, run, tear down, record.
+
+An output folder holds ``config.yaml`` (the config as run), ``run.json`` (what ran, with which plugins and
+extensions, how it ended), ``logs/run.log`` and ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from torchon import __version__
+from torchon.component import Component, Context
+from torchon.config import ConfigError, load_config
+from torchon.env import get_env, set_env
+from torchon.errors import RunFailed
+
+__all__ = ["OutputError", "choose_output_dir", "run_config"]
+
+logger = logging.getLogger("torchon.run")
+
+
+class OutputError(Exception):
+    """The output folder cannot be used as asked."""
+
+
+def choose_output_dir(config_path: str | Path, output: str | None, *, resume: bool, force: bool) -> Path:
+    """The folder this run writes to.
+
+    With ``-o OUT``: OUT, which must be empty unless ``--resume`` (continue it) or ``--force`` (replace it).
+    Without: ``runs/<config stem>/<timestamp>``, or with ``--resume`` the latest such folder.
+    """
+    if output is not None:
+        out = Path(output)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"output {out} exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()):
+            if force:
+                shutil.rmtree(out)
+            elif not resume:
+                raise OutputError(
+                    f"output folder {out} already holds a run; pass --resume to continue it or --force to replace it"
+                )
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    base = Path("runs") / Path(config_path).stem
+    if resume:
+        previous = sorted(p for p in base.glob("*") if p.is_dir()) if base.is_dir() else []
+        if previous:
+            return previous[-1]
+        logger.info("nothing to resume under %s; starting a new run", base)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = base / stamp
+    n = 1
+    while out.exists():
+        n += 1
+        out = base / f"{stamp}-{n}"
+    out.mkdir(parents=True)
+    return out
+
+
+def _configure_logging(out: Path, debug: bool) -> list[logging.Handler]:
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(out / "logs" / "run.log", encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.setLevel(logging.DEBUG)
+    console: logging.Handler
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        console = RichHandler(show_path=False, rich_tracebacks=debug)
+    else:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.setLevel(logging.DEBUG if debug else logging.INFO)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    return [file_handler, console]
+
+
+def _plugin_record() -> dict[str, dict[str, Any]]:
+    from torchon.plugins import get_manager
+
+    return {
+        name: {
+            "distribution": p.distribution,
+            "version": p.version,
+            **({"error": p.error} if p.error else {}),
+        }
+        for name, p in get_manager().plugins.items()
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _print_config_error(exc: ConfigError, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc)
+    print(exc.format(), file=sys.stderr)
+
+
+def run_config(
+    config_path: str | Path,
+    *,
+    output: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    debug: bool = False,
+) -> int:
+    """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config)."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _print_config_error(exc, debug)
+        return 2
+    try:
+        out = choose_output_dir(config_path, output, resume=resume, force=force)
+    except (OutputError, OSError) as exc:
+        print(f"torchon: error: {exc}", file=sys.stderr)
+        return 2
+
+    from torchon import metrics
+
+    env = config.environment(get_env()).replace(
+        output_dir=str(out.resolve()),
+        config_path=str(Path(config_path).resolve()),
+        debug=debug or config.debug,
+    )
+    previous_env = set_env(env)
+    handlers = _configure_logging(out, env.debug)
+    (out / "config.yaml").write_text(config.text, encoding="utf-8")
+    record: dict[str, Any] = {
+        "config": str(config_path),
+        "output": str(out),
+        "torchon": __version__,
+        "python": sys.version.split()[0],
+        "argv": sys.argv,
+        "plugins": _plugin_record(),
+        "extensions": {r.name: r.to_dict() for r in config.resolved},
+        "resume": resume,
+        "started": _dt.datetime.now(_dt.UTC).isoformat(),
+        "status": "running",
+    }
+    _write_json(out / "run.json", record)
+    metrics.start_recording(out / "metrics.jsonl")
+    started = time.perf_counter()
+    components: list[Component] = []
+    status, code = "failed", 1
+    try:
+        built = config.build()
+        root = built.root
+        run = getattr(root, "run", None)
+        if not callable(run):
+            raise ConfigError(
+                f"{config.root.label} cannot be run: it has no run() method",
+                config.root.mark,
+                fix="put a runnable at the top level (a torchon.Runnable such as !Script), and this object inside it",
+            ).attach_source(config.text)
+        context = Context(env=env, output_dir=out, resume=resume, logger=logger)
+        logger.info("run %s -> %s", config_path, out)
+        for component in built.components:
+            component.setup(context)
+            components.append(component)
+        run()
+        status, code = "succeeded", 0
+        logger.info("run finished in %.1fs; output in %s", time.perf_counter() - started, out)
+    except ConfigError as exc:
+        _print_config_error(exc, env.debug)
+        status, code = "config-error", 2
+        record["error"] = exc.headline()
+    except RunFailed as exc:
+        logger.error("run failed: %s", exc)
+        record["error"] = str(exc)
+        if exc.exit_status is not None:
+            record["exit_status"] = exc.exit_status
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        status, code = "interrupted", 130
+    except Exception as exc:
+        logger.debug("traceback", exc_info=True)
+        if env.debug:
+            traceback.print_exception(exc)
+        logger.error(
+            "run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, out / "logs" / "run.log"
+        )
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for component in reversed(components):
+            try:
+                component.teardown()
+            except Exception:
+                logger.exception("teardown of %s failed", type(component).__name__)
+        metrics.stop_recording()
+        record.update(
+            status=status,
+            exit_code=code,
+            finished=_dt.datetime.now(_dt.UTC).isoformat(),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        _write_json(out / "run.json", record)
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        set_env(previous_env)
+    return code

@@ -1,0 +1,11 @@
+"""Entry module of the torchon-script plugin: names only, nothing imported until a config uses ``!Script``."""
+
+from __future__ import annotations
+
+from torchon.hookspecs import hookimpl
+from torchon.registry import TagRegistry
+
+
+@hookimpl
+def torchon_register_tags(tags: TagRegistry) -> None:
+    tags.add("Script", "torchon_script.script:Script", help="run a Python script or module unchanged")

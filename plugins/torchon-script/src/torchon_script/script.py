@@ -1,0 +1,216 @@
+"""``!Script``: run a user's existing Python script unchanged, as a (searchable) runnable.
+
+The script runs in a child process with this interpreter, so a crash, ``sys.exit`` or a segfault in it cannot
+take torchon down. Its output is streamed to the terminal and to ``logs/script.log``. It may report metrics with
+``torchon.report(step=..., **metrics)``: they travel over a pipe to this process, which records them in the
+run's ``metrics.jsonl``; each report ends one :meth:`Script.step`, which is what makes a script searchable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from torchon.component import Context, Runnable
+from torchon.env import get_env
+from torchon.errors import RunFailed
+from torchon.metrics import METRICS_FD_ENV
+
+__all__ = ["Script", "command_line"]
+
+logger = logging.getLogger("torchon.script")
+_DONE = object()
+
+
+def command_line(args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> list[str]:
+    """Arguments as a script's argparse expects: positionals, then ``--key value`` (``--flag`` for true)."""
+    out = [str(a) for a in args]
+    for key, value in (kwargs or {}).items():
+        flag = f"--{key}"
+        if value is True:
+            out.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, (list, tuple)):
+            out.append(flag)
+            out.extend(str(v) for v in value)
+        else:
+            out.extend([flag, str(value)])
+    return out
+
+
+class Script(Runnable):
+    """Run ``path`` (a ``.py`` file) or ``module`` (as ``python -m``) with ``args`` and ``kwargs``.
+
+    :param path: the script; relative paths are looked up from the working folder, then from the config's folder.
+    :param module: a module to run instead of a path.
+    :param args: positional command-line arguments.
+    :param kwargs: options, passed as ``--key value`` (``--key`` alone for true; false and null are left out).
+    :param env: extra environment variables for the script.
+    :param cwd: the script's working folder (default: the current one).
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        module: str | None = None,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        if (path is None) == (module is None):
+            raise ValueError("give exactly one of path (a .py file) or module (run as python -m)")
+        self.path = path
+        self.module = module
+        self.args = list(args or [])
+        self.kwargs = dict(kwargs or {})
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self.cwd = cwd
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._events: queue.Queue[Any] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._log: IO[str] | None = None
+        self._output_dir: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def setup(self, context: Context) -> None:
+        self._output_dir = context.output_dir
+
+    def _script_path(self) -> str:
+        assert self.path is not None
+        candidate = Path(self.path).expanduser()
+        if candidate.is_absolute() or candidate.exists():
+            found = candidate
+        else:
+            config_path = get_env().config_path
+            found = Path(config_path).parent / candidate if config_path else candidate
+        if not found.is_file():
+            raise RunFailed(f"script {self.path} not found (looked in {Path.cwd()} and next to the config)")
+        return str(found.resolve())
+
+    def _start(self) -> None:
+        target = ["-m", self.module] if self.module else [self._script_path()]
+        cmd = [sys.executable, "-u", *target, *command_line(self.args, self.kwargs)]
+        read_fd, write_fd = os.pipe()
+        env = {**os.environ, **self.env, METRICS_FD_ENV: str(write_fd)}
+        output_dir = self._output_dir or (Path(get_env().output_dir) if get_env().output_dir else None)
+        if output_dir is not None:
+            env["TORCHON_OUTPUT_DIR"] = str(output_dir)
+            (output_dir / "logs").mkdir(parents=True, exist_ok=True)
+            self._log = open(output_dir / "logs" / "script.log", "a", encoding="utf-8")
+        logger.info("running %s", " ".join(cmd[1:]))
+        try:
+            self._proc = subprocess.Popen(
+                cmd,
+                cwd=self.cwd,
+                env=env,
+                pass_fds=(write_fd,),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self._proc.stdout, sys.stdout), daemon=True),
+            threading.Thread(target=self._pump, args=(self._proc.stderr, sys.stderr), daemon=True),
+            threading.Thread(target=self._read_metrics, args=(read_fd,), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _pump(self, stream: IO[bytes], sink: IO[str]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace")
+            sink.write(line)
+            sink.flush()
+            if self._log is not None:
+                self._log.write(line)
+                self._log.flush()
+        stream.close()
+
+    def _read_metrics(self, fd: int) -> None:
+        with os.fdopen(fd, "r", encoding="utf-8") as stream:
+            for line in stream:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    logger.warning("ignored a malformed metrics line from the script: %r", line[:200])
+                    continue
+                step = entry.pop("step", None)
+                entry.pop("time", None)
+                self._events.put((step, entry))
+        self._events.put(_DONE)
+
+    # -- work --------------------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Run the script until its next ``torchon.report``; False once it has exited."""
+        if self._proc is None:
+            if self.returncode is not None:
+                return False
+            self._start()
+        event = self._events.get()
+        if event is _DONE:
+            self._finish()
+            return False
+        step, metrics = event
+        if metrics:
+            self.report(step=step, **metrics)
+        return True
+
+    def run(self) -> None:
+        while self.step():
+            pass
+
+    def _finish(self) -> None:
+        assert self._proc is not None
+        self.returncode = self._proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._proc = None
+        self._close_log()
+        code = self.returncode
+        name = self.path or f"-m {self.module}"
+        if code < 0:
+            try:
+                signame = signal.Signals(-code).name
+            except ValueError:
+                signame = f"signal {-code}"
+            raise RunFailed(f"script {name} was killed by {signame}", exit_status=code)
+        if code != 0:
+            raise RunFailed(f"script {name} exited with status {code}", exit_status=code)
+        logger.info("script %s finished", name)
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def teardown(self) -> None:
+        """Stop the script if the run ends before it does (interrupted, or stopped early by a search)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass
+        self._proc = None
+        self._close_log()
