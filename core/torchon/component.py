@@ -112,9 +112,16 @@ class Component:
     # -- state -----------------------------------------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
-        """What a bundle saves beyond the config: by default, public attributes that are not build arguments."""
+        """What a bundle saves beyond the config.
+
+        By default: public attributes, less those named like a constructor parameter or holding an argument's
+        value (the config rebuilds those).
+        """
+        params = init_signature(type(self)).parameters
         given = {id(v) for v in self._torchon_config.values()}
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and id(v) not in given}
+        return {
+            k: v for k, v in vars(self).items() if not k.startswith("_") and k not in params and id(v) not in given
+        }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`get_state` returned."""

@@ -226,10 +226,25 @@ def _installed(name: str) -> tuple[str, str] | None:
     return dists[0], version(dists[0])
 
 
+def _top_level_modules(dist_name: str) -> list[str]:
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    wanted = canonicalize_name(dist_name)
+    return sorted(
+        module
+        for module, dists in packages_distributions().items()
+        if any(canonicalize_name(d) == wanted for d in dists) and not module.startswith("_")
+    )
+
+
 class PypiResolver(ExtensionResolver):
     """A requirement spec (``pkg==1.0``): used when installed and satisfying the spec."""
 
     def resolve(self, ext: ExtensionSpec) -> ResolvedExtension:
+        from importlib.metadata import PackageNotFoundError, distribution
+
         from packaging.requirements import InvalidRequirement, Requirement
 
         try:
@@ -239,19 +254,27 @@ class PypiResolver(ExtensionResolver):
                 f"extension {ext.name!r}: {ext.spec!r} is neither a path, a git URL nor a valid requirement ({exc})",
                 fix="write a local path starting with ./ or /, a git URL, or a requirement such as pkg==1.0",
             ) from None
-        found = _installed(ext.name)
-        if found is not None:
-            dist, version = found
-            if not version or req.specifier.contains(version, prereleases=True):
-                return ResolvedExtension(ext.name, "pypi", ext.spec, version=version or None)
+        install_fix = f"run with --install-extensions, or install it yourself: pip install '{ext.target}'"
+        try:
+            dist = distribution(req.name)
+        except PackageNotFoundError:
             raise ExtensionError(
-                f"extension {ext.name!r}: installed {dist} {version} does not satisfy {ext.target!r}",
-                fix=f"run with --install-extensions, or install it yourself: pip install '{ext.target}'",
+                f"extension {ext.name!r} ({ext.target!r} from PyPI) is not installed", fix=install_fix
+            ) from None
+        if not req.specifier.contains(dist.version, prereleases=True):
+            raise ExtensionError(
+                f"extension {ext.name!r}: installed {req.name} {dist.version} does not satisfy {ext.target!r}",
+                fix=install_fix,
             )
-        raise ExtensionError(
-            f"extension {ext.name!r} ({ext.target!r} from PyPI) is not installed",
-            fix=f"run with --install-extensions, or install it yourself: pip install '{ext.target}'",
-        )
+        modules = _top_level_modules(req.name)
+        if ext.name not in modules:
+            raise ExtensionError(
+                f"extension {ext.name!r}: package {req.name} provides "
+                f"{'modules ' + ', '.join(modules) if modules else 'no importable modules'}, not {ext.name!r}",
+                fix="the header key must be the top-level module the package provides"
+                + (f"; write `{modules[0]}: {ext.spec}`" if len(modules) == 1 else ""),
+            )
+        return ResolvedExtension(ext.name, "pypi", ext.spec, version=dist.version)
 
 
 class GitResolver(ExtensionResolver):

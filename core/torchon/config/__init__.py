@@ -106,6 +106,12 @@ def load_config(
             _read_header(config, header, base_dir)
         _resolve_extensions(config, manager, install)
         Resolver(manager, [e.name for e in config.extensions]).resolve(root)
+        if root.kind == "value":
+            raise ConfigError(
+                f"the config's top level must be a tagged object, not the value tag {root.label}",
+                root.mark,
+                fix="start the document with the tag of the runnable: `!Name` on the first line, its arguments below",
+            )
         validate(root)
     except ConfigError as exc:
         raise exc.attach_source(text) from exc.__cause__
@@ -128,7 +134,7 @@ def _split_documents(docs: list[Any], filename: str) -> tuple[Any, TagNode]:
         )
     header = docs[0] if len(docs) == 2 else None
     root = docs[-1]
-    if not isinstance(root, TagNode) or root.kind == "value":
+    if not isinstance(root, TagNode):
         raise ConfigError(
             "the config's top level must be a tagged object, such as `!Script` or `!Trainer`",
             _mark_of(root, filename),

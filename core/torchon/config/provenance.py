@@ -18,16 +18,30 @@ class Provenance(NamedTuple):
     kwargs: dict[str, Any]
 
 
-_table: dict[int, tuple[weakref.ref[Any], Provenance]] = {}
+class _Strong:
+    """Holds an object that cannot be weakly referenced (``datetime.timedelta``), keeping its id valid."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> Any:
+        return self.obj
+
+
+_table: dict[int, tuple[Any, Provenance]] = {}
 
 
 def remember(obj: Any, tag: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Record how ``obj`` was built; objects that cannot be weakly referenced (ints, lists) are skipped."""
+    """Record how ``obj`` was built. Objects that cannot be weakly referenced are held (they are small values)."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return
     key = id(obj)
     try:
-        ref = weakref.ref(obj, lambda _r, key=key: _table.pop(key, None))
+        ref: Any = weakref.ref(obj, lambda _r, key=key: _table.pop(key, None))
     except TypeError:
-        return
+        ref = _Strong(obj)
     _table[key] = (ref, Provenance(tag, args, kwargs))
 
 

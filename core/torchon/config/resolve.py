@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,11 @@ KNOWN_PLUGIN_TAGS: Mapping[str, str] = {
 
 
 def _is_factory(cls: type, name: str) -> bool:
+    """A classmethod or staticmethod of ``cls``, other than the hooks torchon's base classes define."""
+    from torchon.component import Runnable
+
+    if hasattr(Runnable, name):
+        return False
     try:
         attr = inspect.getattr_static(cls, name)
     except AttributeError:
@@ -230,6 +236,11 @@ class Resolver:
         plugin = KNOWN_PLUGIN_TAGS.get(tag) or (KNOWN_PLUGIN_TAGS.get(first) if len(parts) > 1 else None)
         if plugin:
             fix = f"!{tag} comes from the {plugin} plugin: install it (pip install {plugin}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out"
+        elif len(parts) > 1 and first in sys.stdlib_module_names:
+            fix = (
+                f"configs cannot name Python's own modules ({first!r}); use a component a plugin registers, or "
+                "a class of a declared extension"
+            )
         elif len(parts) > 1 and _importable(first):
             fix = (
                 f"module {first!r} is installed but not declared as an extension; declare it in the header "
@@ -252,9 +263,10 @@ class Resolver:
     def _resolve_link(self, link: LinkNode, scopes: list[tuple[Any, Any]]) -> None:
         first = link.parts[0]
         anchor: Any = _MISSING
-        for container, own_key in reversed(scopes):
+        for depth, (container, own_key) in enumerate(reversed(scopes)):
             mapping = container.kwargs if isinstance(container, TagNode) else container
-            if isinstance(mapping, Mapping) and first in mapping and first != own_key:
+            # `model: !@ model` means an outer `model`, not itself
+            if isinstance(mapping, Mapping) and first in mapping and not (depth == 0 and first == own_key):
                 anchor = mapping[first]
                 break
         if anchor is _MISSING:

@@ -61,6 +61,18 @@ def _type_hints(target: Any) -> dict[str, Any]:
 
 
 def _describe(hint: Any) -> str:
+    """``Partial[Optim] | None`` rather than ``Optional[torchon.component.Partial[pkg.Optim]]``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " | ".join(_describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if hint is type(None):
+        return "None"
+    if origin is not None and args:
+        name = getattr(origin, "__name__", None) or str(origin).replace("typing.", "")
+        return f"{name}[{', '.join('...' if a is ... else _describe(a) for a in args)}]"
     if isinstance(hint, type):
         return hint.__name__
     return str(hint).replace("typing.", "")
@@ -221,7 +233,9 @@ def _check_node(node: TagNode) -> None:
             raise ConfigError(
                 f"argument {name!r} of {node.label} expects {_describe(hint)}, got {_show(value)}",
                 mark,
-                fix=f"give a value of type {_describe(hint)}",
+                fix=f"use {_describe(hint)}"
+                if typing.get_origin(hint) is Literal
+                else f"give a value of type {_describe(hint)}",
                 path=node.path or None,
             )
 

@@ -1,0 +1,1 @@
+"""Provides other_mod, not the name the header asks for."""

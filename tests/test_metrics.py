@@ -1,0 +1,55 @@
+"""torchon.report / torchon.log: recorded to the run's metrics file, from this process or a child through a pipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import torchon
+from torchon import metrics
+
+
+def test_report_outside_a_run_is_dropped_quietly() -> None:
+    torchon.report(step=1, loss=0.5)
+
+
+def test_report_writes_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    recorder = metrics.start_recording(path)
+    try:
+        torchon.report(step=1, loss=0.5, acc=1)
+        torchon.log("lr", 0.01, step=2)
+    finally:
+        metrics.stop_recording()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(x["step"], {k: v for k, v in x.items() if k not in ("step", "time")}) for x in lines] == [
+        (1, {"loss": 0.5, "acc": 1}),
+        (2, {"lr": 0.01}),
+    ]
+    assert len(recorder.history) == 2
+
+
+def test_bad_metrics_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least one metric"):
+        torchon.report(step=1)
+    with pytest.raises(TypeError, match="must be a number"):
+        torchon.report(loss="high")
+    with pytest.raises(ValueError, match="reserved"):
+        torchon.report(time=3.0)
+
+
+def test_a_child_process_reports_through_the_pipe() -> None:
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, metrics.METRICS_FD_ENV: str(write_fd)}
+    code = "import torchon\nfor i in range(3):\n    torchon.report(step=i, loss=1.0 / (i + 1))\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, pass_fds=(write_fd,))
+    os.close(write_fd)
+    with os.fdopen(read_fd) as stream:
+        lines = [json.loads(line) for line in stream]
+    assert proc.wait(timeout=30) == 0
+    assert [(x["step"], x["loss"]) for x in lines] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
