@@ -44,8 +44,8 @@ def format_plugins(timings: bool = False) -> tuple[str, int]:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
     lines = [line.rstrip() for line in lines]
     for info in failed:
-        timing = f" after {info.seconds * 1000:.1f}ms" if timings else ""
-        lines.append(f"FAILED {info.name} ({info.distribution} {info.version}){timing}: {info.error}")
+        after = f" after {info.seconds * 1000:.1f}ms" if timings else ""
+        lines.append(f"FAILED {info.name} ({info.distribution} {info.version}){after}: {info.error}")
     for conflict in manager.conflicts():
         lines.append(f"CONFLICT {manager.conflict_message(conflict)}")
     if timings:

@@ -143,7 +143,7 @@ def dump_yaml(obj: Any, header: dict[str, str] | None = None) -> str:
     yaml = YAML(typ="safe")
     yaml.Representer = _Representer
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
     if header:
         yaml.dump_all([dict(header), tree], out)

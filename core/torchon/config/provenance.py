@@ -39,7 +39,7 @@ def remember(obj: Any, tag: str, args: list[Any], kwargs: dict[str, Any]) -> Non
         return
     key = id(obj)
     try:
-        ref: Any = weakref.ref(obj, lambda _r, key=key: _table.pop(key, None))
+        ref: Any = weakref.ref(obj, lambda _r: _table.pop(key, None))
     except TypeError:
         ref = _Strong(obj)
     _table[key] = (ref, Provenance(tag, args, kwargs))

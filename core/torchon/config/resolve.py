@@ -262,6 +262,7 @@ class Resolver:
 
     def _resolve_link(self, link: LinkNode, scopes: list[tuple[Any, Any]]) -> None:
         first = link.parts[0]
+        assert isinstance(first, str)  # parse_link_path starts every path with a name
         anchor: Any = _MISSING
         for depth, (container, own_key) in enumerate(reversed(scopes)):
             mapping = container.kwargs if isinstance(container, TagNode) else container

@@ -48,7 +48,7 @@ def _type_hints(target: Any) -> dict[str, Any]:
         return _hints[target]
     except (KeyError, TypeError):
         pass
-    func = target.__init__ if isinstance(target, type) else target
+    func = target.__init__ if isinstance(target, type) else target  # type: ignore[misc]
     try:
         hints = typing.get_type_hints(func)
     except Exception:  # unresolvable forward references: use what is not a string
@@ -187,11 +187,11 @@ def _check_node(node: TagNode) -> None:
             fix="give the arguments by name in a mapping (`!Name {arg: value}`)",
             path=node.path or None,
         )
-    for param, value in zip(positional, node.args):
-        bound[param.name] = value
+    for positional_param, value in zip(positional, node.args):
+        bound[positional_param.name] = value
     keyword_names = [p.name for p in params.values() if p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)]
     for key, value in node.kwargs.items():
-        param = params.get(key) if isinstance(key, str) else None
+        param: inspect.Parameter | None = params.get(key) if isinstance(key, str) else None
         if param is None or param.kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD, _P.POSITIONAL_ONLY):
             if var_kw and isinstance(key, str) and param is None:
                 continue
