@@ -120,7 +120,9 @@ class Component:
         params = init_signature(type(self)).parameters
         given = {id(v) for v in self._torchon_config.values()}
         return {
-            k: v for k, v in vars(self).items() if not k.startswith("_") and k not in params and id(v) not in given
+            k: v
+            for k, v in vars(self).items()
+            if not k.startswith("_") and k not in params and id(v) not in given
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
