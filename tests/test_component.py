@@ -44,6 +44,20 @@ def test_default_state_is_public_attributes_that_are_not_arguments() -> None:
     assert layer.weights == [1.0, 2.0]
 
 
+def test_state_keeps_attributes_whatever_their_value() -> None:
+    layer = Layer(3)
+    layer.done = 3  # the same int object as the argument `size`: still state
+    assert layer.get_state() == {"weights": [0.0, 0.0, 0.0], "done": 3}
+
+
+def test_an_invalid_report_changes_nothing() -> None:
+    counter = Counter(limit=2)
+    counter.report(step=1, loss=0.5)
+    with pytest.raises(TypeError):
+        counter.report(step=2, loss="high")
+    assert counter.latest_metrics == {"loss": 0.5}
+
+
 def test_upgrade_state_without_an_implementation_says_what_to_do() -> None:
     with pytest.raises(NotImplementedError, match=r"at VERSION 3 but has no upgrade from VERSION 1"):
         Net.upgrade_state({}, 1)

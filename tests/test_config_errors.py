@@ -108,7 +108,8 @@ def test_debug_shows_the_traceback(tmp_path: Path, cli_env) -> None:
     assert "Traceback" in proc.stderr and "width must be positive" in proc.stderr
 
 
-def test_a_config_error_leaves_no_output_folder(tmp_path: Path, corpus_manager) -> None:
+@pytest.mark.parametrize("name", ["01_unknown_tag", "42_constructor_raises", "22_not_runnable"])
+def test_a_config_error_leaves_no_output_folder(name: str, tmp_path: Path, corpus_manager) -> None:
     out = tmp_path / "out"
-    assert run_config(TESTS / "corpus" / "bad" / "01_unknown_tag.yaml", output=str(out)) == 2
+    assert run_config(TESTS / "corpus" / "bad" / f"{name}.yaml", output=str(out)) == 2
     assert not out.exists()

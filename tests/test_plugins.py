@@ -14,12 +14,15 @@ from torchon.plugins import BUILTIN_PLUGINS, PluginConflictError, PluginManager,
 from torchon.registry import RegistrationError, Table, TagRegistry
 
 
-def make_dist(site: Path, dist: str, version: str, entry: str, module: str, source: str) -> None:
+def make_dist(
+    site: Path, dist: str, version: str, entry: str, module: str, source: str, attr: str | None = None
+) -> None:
     """A distribution as pip would leave it: dist-info metadata with an entry point, and its module."""
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[torchon]\n{entry} = {module}\n")
+    value = f"{module}:{attr}" if attr else module
+    (info / "entry_points.txt").write_text(f"[console_scripts]\nx = y:z\n\n[torchon]\n{entry} = {value}\n")
     (site / f"{module}.py").write_text(textwrap.dedent(source))
 
 
@@ -162,6 +165,8 @@ def test_a_malformed_registration_fails_only_that_plugin() -> None:
     manager = PluginManager.from_options(autoload=False)
     info = manager.register(Bad(), "bad-registrar")
     assert "registered tag 'Broken' with target 'not a target'" in (info.error or "")
+    assert "Fine" not in manager.tags, "a plugin that failed part-way must leave nothing registered"
+    assert info.registered == {}
 
 
 def test_registry_validates_names_and_safety() -> None:
@@ -203,3 +208,74 @@ def test_torchon_plugins_exits_zero_when_all_load(site: Path) -> None:
     proc = _cli(site, "-p", "no:bad", "plugins")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAILED" not in proc.stdout and "good" in proc.stdout
+
+
+def test_fast_entry_point_scan_agrees_with_importlib_metadata(site: Path) -> None:
+    from importlib.metadata import entry_points as stdlib_entry_points
+
+    from torchon.entrypoints import entry_points
+
+    ours = {(ep.name, ep.value, ep.distribution, ep.version) for ep in entry_points("torchon")}
+    theirs = {
+        (ep.name, ep.value, ep.dist.metadata["Name"], ep.dist.version)
+        for ep in stdlib_entry_points(group="torchon")
+    }
+    assert ours == theirs
+    assert ("good", "goodplug_mod", "goodplug", "1.0") in ours
+
+
+def test_entry_point_values_may_name_an_attribute(site: Path) -> None:
+    make_dist(
+        site,
+        "attrplug",
+        "0.2",
+        "attr",
+        "attrplug_mod",
+        """
+        from torchon import hookimpl
+
+        class _Plugin:
+            @hookimpl
+            def torchon_register_tags(self, tags):
+                tags.add("Attr", "attrplug_mod:_Plugin")
+
+        PLUGIN = _Plugin()
+        """,
+        attr="PLUGIN",
+    )
+    manager = PluginManager.from_options(["attr"], environ={})
+    assert manager.plugins["attr"].loaded, manager.plugins["attr"].error
+    assert "Attr" in manager.tags
+
+
+def test_dash_p_module_that_fails_to_import_is_recorded_not_raised(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "crashing_plugin.py").write_text("import no_such_dependency_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager = PluginManager.from_options(["crashing_plugin"], autoload=False)
+    error = manager.plugins["crashing_plugin"].error or ""
+    assert "No module named 'no_such_dependency_here'" in error
+
+
+def test_a_tag_clash_stops_a_run_with_a_config_error(site: Path, tmp_path: Path, capsys) -> None:
+    make_dist(
+        site,
+        "clashplug",
+        "3.1",
+        "clash",
+        "clashplug_mod",
+        """
+        from torchon import hookimpl
+
+        @hookimpl
+        def torchon_register_tags(tags):
+            tags.add("Gadget", "clashplug_mod:Other")
+        """,
+    )
+    from torchon.plugins import set_manager
+    from torchon.runner import run_config
+
+    set_manager(PluginManager.from_options(environ={}))
+    (tmp_path / "exp.yaml").write_text("!Gadget {}\n")
+    assert run_config(tmp_path / "exp.yaml", output=str(tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "installed plugins clash: tag !Gadget is registered by both" in err and "Traceback" not in err

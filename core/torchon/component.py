@@ -114,16 +114,10 @@ class Component:
     def get_state(self) -> dict[str, Any]:
         """What a bundle saves beyond the config.
 
-        By default: public attributes, less those named like a constructor parameter or holding an argument's
-        value (the config rebuilds those).
+        By default: public attributes, less those named like a constructor parameter (the config rebuilds those).
         """
         params = init_signature(type(self)).parameters
-        given = {id(v) for v in self._torchon_config.values()}
-        return {
-            k: v
-            for k, v in vars(self).items()
-            if not k.startswith("_") and k not in params and id(v) not in given
-        }
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in params}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`get_state` returned."""
@@ -175,11 +169,11 @@ class Runnable(Component):
 
     def report(self, step: int | None = None, **metrics: float) -> None:
         """Record metrics: kept as :attr:`latest_metrics` and written to the run's metrics log."""
-        from torchon.metrics import report
+        from torchon.metrics import check_metrics, report
 
-        latest = self.__dict__.setdefault("_torchon_metrics", {})
-        latest.update(metrics)
-        report(step=step, **metrics)
+        clean = check_metrics(metrics)
+        self.__dict__.setdefault("_torchon_metrics", {}).update(clean)
+        report(step=step, **clean)
 
     @property
     def latest_metrics(self) -> dict[str, float]:

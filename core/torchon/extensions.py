@@ -214,6 +214,13 @@ class LocalResolver(ExtensionResolver):
             ) from exc
 
 
+def _install_fix(requirement: str) -> str:
+    return (
+        f"it needs installing: pip install '{requirement}' (torchon run does not install header extensions "
+        "from git or PyPI yet; --install-extensions will)"
+    )
+
+
 def _installed(name: str) -> tuple[str, str] | None:
     """(distribution, version) providing top-level module ``name``, if it is importable."""
     from importlib.metadata import packages_distributions, version
@@ -254,7 +261,7 @@ class PypiResolver(ExtensionResolver):
                 f"extension {ext.name!r}: {ext.spec!r} is neither a path, a git URL nor a valid requirement ({exc})",
                 fix="write a local path starting with ./ or /, a git URL, or a requirement such as pkg==1.0",
             ) from None
-        install_fix = f"run with --install-extensions, or install it yourself: pip install '{ext.target}'"
+        install_fix = _install_fix(ext.target)
         try:
             dist = distribution(req.name)
         except PackageNotFoundError:
@@ -286,5 +293,5 @@ class GitResolver(ExtensionResolver):
             return ResolvedExtension(ext.name, "git", ext.spec, version=found[1] or None)
         raise ExtensionError(
             f"extension {ext.name!r} ({ext.target!r} from git) is not installed",
-            fix=f"run with --install-extensions, or install it yourself: pip install 'git+{ext.target}'",
+            fix=_install_fix(f"git+{ext.target}"),
         )

@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["METRICS_FD_ENV", "MetricsRecorder", "log", "report", "start_recording", "stop_recording"]
+__all__ = [
+    "METRICS_FD_ENV",
+    "MetricsRecorder",
+    "check_metrics",
+    "log",
+    "report",
+    "start_recording",
+    "stop_recording",
+]
 
 METRICS_FD_ENV = "TORCHON_METRICS_FD"
 _RESERVED = ("step", "time")
@@ -85,7 +93,8 @@ def _child_recorder() -> MetricsRecorder | None:
     return _child
 
 
-def _clean(metrics: dict[str, Any]) -> dict[str, float]:
+def check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics as numbers; raises on an empty report, a reserved name or a value that is not a number."""
     if not metrics:
         raise ValueError("report() needs at least one metric, e.g. report(step=3, loss=0.25)")
     clean: dict[str, float] = {}
@@ -106,7 +115,7 @@ def _clean(metrics: dict[str, Any]) -> dict[str, float]:
 
 def report(step: int | None = None, **metrics: Any) -> None:
     """Record metrics (numbers) for ``step`` in the current run."""
-    clean = _clean(metrics)
+    clean = check_metrics(metrics)
     recorder = _recorder or _child_recorder()
     if recorder is None:
         _logger.debug("no run is recording metrics; dropped %s", clean)

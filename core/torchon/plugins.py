@@ -12,6 +12,7 @@ reason and skipped, so one broken plugin does not take the command line down.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import pluggy
 
 from torchon import hookspecs
+from torchon.entrypoints import entry_points
 from torchon.registry import (
     CommandRegistry,
     Conflict,
@@ -133,27 +135,29 @@ class PluginManager:
         wanted = set(only)
         found: set[str] = set()
         if autoload or wanted:
-            for ep, dist_name, version in _entry_points():
-                if ep.name in self.plugins or ep.name in denied or dist_name in denied:
+            for ep in entry_points(ENTRY_POINT_GROUP):
+                if ep.name in self.plugins or ep.name in denied or ep.distribution in denied:
                     continue
                 if wanted:
-                    hit = {ep.name, dist_name, ep.value} & wanted
+                    hit = {ep.name, ep.distribution, ep.value} & wanted
                     if not hit:
                         continue
                     found |= hit
-                self._load(ep.name, ep.value, dist_name, version)
+                self._load(ep.name, ep.value, ep.distribution, ep.version)
         for name in sorted(wanted - found):
             if name in self.plugins:
                 continue
             try:
-                importlib.import_module(name)
-            except ImportError:
-                installed = sorted({ep.name for ep, _, _ in _entry_points()})
+                found_spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                found_spec = None
+            if found_spec is None:
+                installed = sorted({ep.name for ep in entry_points(ENTRY_POINT_GROUP)})
                 raise PluginNotFoundError(
                     f"plugin {name!r} is not installed (installed plugins: {', '.join(installed) or 'none'}); "
                     f"install the distribution that provides it, or give an importable module path"
                 ) from None
-            self._load(name, name, "(module)", "")
+            self._load(name, name, "(module)", "")  # import failures are recorded, as for entry points
 
     def register(
         self, plugin: ModuleType | object, name: str, *, distribution: str = "(local)", version: str = ""
@@ -175,7 +179,7 @@ class PluginManager:
         self.plugins[name] = info
         start = time.perf_counter()
         try:
-            obj = importlib.import_module(module) if isinstance(module, str) else module
+            obj = _import_plugin(module) if isinstance(module, str) else module
         except BaseException as exc:  # a plugin's import may raise anything, even SystemExit
             info.error = f'Error importing plugin "{name}": {type(exc).__name__}: {exc}'
             info.seconds = time.perf_counter() - start
@@ -191,6 +195,9 @@ class PluginManager:
         try:
             self._run_registrations(name, info)
         except Exception as exc:  # RegistrationError, or any bug in the plugin's hook
+            for table in self.tables.values():
+                table.remove_plugin(name)  # all or nothing: a half-registered plugin is not usable
+            info.registered.clear()
             self._unregister(name)
             info.error = f'Plugin "{name}" failed to register: {type(exc).__name__}: {exc}'
         info.seconds = time.perf_counter() - start
@@ -262,6 +269,8 @@ class PluginManager:
         info = self.plugins.get(plugin)
         if info is None:
             return f"plugin {plugin!r}"
+        if info.distribution == "(module)":
+            return f"plugin {plugin!r} (module {info.module})"
         version = f" {info.version}" if info.version else ""
         return f"plugin {plugin!r} (distribution {info.distribution}{version})"
 
@@ -292,22 +301,13 @@ class PluginManager:
         return None
 
 
-def _entry_points() -> list[tuple[Any, str, str]]:
-    """Entry points of group ``torchon`` as (entry point, distribution name, version), without duplicates."""
-    from importlib.metadata import entry_points
-
-    seen: set[tuple[str, str]] = set()
-    result = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else "?"
-        version = dist.version if dist is not None else ""
-        key = (ep.name, dist_name)
-        if key in seen:
-            continue
-        seen.add(key)
-        result.append((ep, dist_name, version))
-    return result
+def _import_plugin(value: str) -> Any:
+    """An entry point's value: ``package.module`` or ``package.module:attribute``."""
+    module_name, _, attr = value.partition(":")
+    obj: Any = importlib.import_module(module_name.strip())
+    for part in attr.strip().split(".") if attr.strip() else ():
+        obj = getattr(obj, part)
+    return obj
 
 
 _manager: PluginManager | None = None

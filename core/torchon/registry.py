@@ -84,6 +84,11 @@ class Table:
     def get(self, name: str) -> Entry | None:
         return self.entries.get(name)
 
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything ``plugin`` registered (it failed part-way)."""
+        self.entries = {k: e for k, e in self.entries.items() if e.plugin != plugin}
+        self.conflicts = [c for c in self.conflicts if plugin not in (c.first.plugin, c.second.plugin)]
+
     def __contains__(self, name: object) -> bool:
         return name in self.entries
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from torchon import __version__
 from torchon.component import Component, Context
-from torchon.config import ConfigError, load_config
+from torchon.config import Built, Config, ConfigError, load_config
 from torchon.env import get_env, set_env
 from torchon.errors import RunFailed
 
@@ -113,6 +113,18 @@ def _print_config_error(exc: ConfigError, debug: bool) -> None:
     print(exc.format(), file=sys.stderr)
 
 
+def _build(config: Config) -> Built:
+    """Build the objects and check the top one can run: all before anything is written."""
+    built = config.build()
+    if not callable(getattr(built.root, "run", None)):
+        raise ConfigError(
+            f"{config.root.label} cannot be run: it has no run() method",
+            config.root.mark,
+            fix="put a runnable at the top level (a torchon.Runnable such as !Script), and this object inside it",
+        ).attach_source(config.text)
+    return built
+
+
 def run_config(
     config_path: str | Path,
     *,
@@ -121,26 +133,30 @@ def run_config(
     force: bool = False,
     debug: bool = False,
 ) -> int:
-    """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config)."""
+    """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config).
+
+    A config that cannot be loaded or built writes nothing, so fixing it and running again needs no --force.
+    """
+    previous_env = get_env()
     try:
         config = load_config(config_path)
+        set_env(config.environment(previous_env).replace(config_path=str(Path(config_path).resolve())))
+        built = _build(config)
     except ConfigError as exc:
-        _print_config_error(exc, debug)
+        set_env(previous_env)
+        _print_config_error(exc, debug or previous_env.debug)
         return 2
     try:
         out = choose_output_dir(config_path, output, resume=resume, force=force)
     except (OutputError, OSError) as exc:
+        set_env(previous_env)
         print(f"torchon: error: {exc}", file=sys.stderr)
         return 2
 
     from torchon import metrics
 
-    env = config.environment(get_env()).replace(
-        output_dir=str(out.resolve()),
-        config_path=str(Path(config_path).resolve()),
-        debug=debug or config.debug,
-    )
-    previous_env = set_env(env)
+    env = get_env().replace(output_dir=str(out.resolve()), debug=debug or config.debug)
+    set_env(env)
     handlers = _configure_logging(out, env.debug)
     (out / "config.yaml").write_text(config.text, encoding="utf-8")
     record: dict[str, Any] = {
@@ -161,27 +177,14 @@ def run_config(
     components: list[Component] = []
     status, code = "failed", 1
     try:
-        built = config.build()
-        root = built.root
-        run = getattr(root, "run", None)
-        if not callable(run):
-            raise ConfigError(
-                f"{config.root.label} cannot be run: it has no run() method",
-                config.root.mark,
-                fix="put a runnable at the top level (a torchon.Runnable such as !Script), and this object inside it",
-            ).attach_source(config.text)
         context = Context(env=env, output_dir=out, resume=resume, logger=logger)
         logger.info("run %s -> %s", config_path, out)
         for component in built.components:
             component.setup(context)
             components.append(component)
-        run()
+        built.root.run()
         status, code = "succeeded", 0
         logger.info("run finished in %.1fs; output in %s", time.perf_counter() - started, out)
-    except ConfigError as exc:
-        _print_config_error(exc, env.debug)
-        status, code = "config-error", 2
-        record["error"] = exc.headline()
     except RunFailed as exc:
         logger.error("run failed: %s", exc)
         record["error"] = str(exc)

@@ -45,7 +45,12 @@ def format_plugins(timings: bool = False) -> tuple[str, int]:
     lines = [line.rstrip() for line in lines]
     for info in failed:
         after = f" after {info.seconds * 1000:.1f}ms" if timings else ""
-        lines.append(f"FAILED {info.name} ({info.distribution} {info.version}){after}: {info.error}")
+        origin = (
+            f"module {info.module}"
+            if info.distribution == "(module)"
+            else f"{info.distribution} {info.version}"
+        )
+        lines.append(f"FAILED {info.name} ({origin.strip()}){after}: {info.error}")
     for conflict in manager.conflicts():
         lines.append(f"CONFLICT {manager.conflict_message(conflict)}")
     if timings:

@@ -96,9 +96,18 @@ def load_config(
                 f"cannot read config file {filename}: {exc}", None, fix="check the file"
             ) from None
         base_dir = Path(path).resolve().parent
+    from torchon.plugins import PluginConflictError
+
     manager = manager or get_manager()
     try:
         manager.check_conflicts(("tags", "namespaces", "resolvers"))
+    except PluginConflictError as exc:
+        raise ConfigError(
+            f"installed plugins clash: {exc}",
+            None,
+            fix="uninstall one of the two plugins, or leave one out with -p no:NAME or TORCHON_DENY_PLUGINS",
+        ) from None
+    try:
         docs = parse_documents(text, filename)
         header, root = _split_documents(docs, filename)
         config = Config(root, filename, text)

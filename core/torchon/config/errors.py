@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "Mark", "did_you_mean"]
+__all__ = ["ConfigError", "Mark", "closest", "did_you_mean"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,8 @@ class ConfigError(Exception):
         return f"{self.headline()}; fix: {self.fix}"
 
 
-def did_you_mean(name: str, candidates: Iterable[str], *, prefix: str = "") -> str:
-    """`` (did you mean !Trainer?)`` for the closest candidates, or an empty string."""
+def closest(name: str, candidates: Iterable[str]) -> list[str]:
+    """Up to three candidates close to ``name``, best first (case-insensitive as a fallback)."""
     pool = list(dict.fromkeys(candidates))
     lowered = {c.lower(): c for c in pool}
     close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
@@ -68,6 +68,12 @@ def did_you_mean(name: str, candidates: Iterable[str], *, prefix: str = "") -> s
         close = [lowered[name.lower()]]
     if not close:
         close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+    return close
+
+
+def did_you_mean(name: str, candidates: Iterable[str], *, prefix: str = "") -> str:
+    """`` (did you mean !Trainer?)`` for the closest candidates, or an empty string."""
+    close = closest(name, candidates)
     if not close:
         return ""
     return " (did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "?)"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from torchon.config.errors import ConfigError, did_you_mean
+from torchon.config.errors import ConfigError, closest, did_you_mean
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
 from torchon.importing import TargetImportError, import_target
 
@@ -62,39 +62,79 @@ class Resolver:
     def __init__(self, manager: PluginManager, extensions: Iterable[str] = ()) -> None:
         self.manager = manager
         self.extensions = set(extensions)
-        self.links: list[tuple[LinkNode, list[tuple[Any, Any]]]] = []
+        self.links: list[tuple[LinkNode, list[tuple[Any, Any]], frozenset[int]]] = []
+        self._resolved: dict[str, tuple[Any, str, str]] = {}
 
     # -- walking ---------------------------------------------------------------------------------------------
 
     def resolve(self, root: Any) -> None:
-        self._walk(root, "", [])
-        for link, scopes in self.links:
+        self._walk(root, "", [], frozenset())
+        for link, scopes, _ in self.links:
             self._resolve_link(link, scopes)
+        for link, _, ancestors in self.links:
+            self._check_cycle(link, ancestors)
 
-    def _walk(self, value: Any, path: str, scopes: list[tuple[Any, Any]]) -> None:
-        """``scopes``: (mapping, key of the entry we are inside), innermost last, for lexical link lookup."""
+    def _walk(self, value: Any, path: str, scopes: list[tuple[Any, Any]], ancestors: frozenset[int]) -> None:
+        """``scopes``: (mapping, key of the entry we are inside), innermost last, for lexical link lookup;
+        ``ancestors``: ids of the nodes containing ``value``, to find links that point at their own container."""
         if isinstance(value, TagNode):
             value.path = path
             self.resolve_tag(value)
+            inner = ancestors | {id(value)}
             if value.form == "mapping":
                 for key, child in value.kwargs.items():
-                    self._walk(child, _join(path, key), [*scopes, (value, key)])
+                    self._walk(child, _join(path, key), [*scopes, (value, key)], inner)
             elif value.form == "sequence":
                 for i, child in enumerate(value.args):
-                    self._walk(child, f"{path}[{i}]", scopes)
+                    self._walk(child, f"{path}[{i}]", scopes, inner)
         elif isinstance(value, CMap):
+            inner = ancestors | {id(value)}
             for key, child in value.items():
-                self._walk(child, _join(path, key), [*scopes, (value, key)])
+                self._walk(child, _join(path, key), [*scopes, (value, key)], inner)
         elif isinstance(value, CList):
+            inner = ancestors | {id(value)}
             for i, child in enumerate(value):
-                self._walk(child, f"{path}[{i}]", scopes)
+                self._walk(child, f"{path}[{i}]", scopes, inner)
         elif isinstance(value, LinkNode):
             value.path = path
-            self.links.append((value, scopes))
+            self.links.append((value, scopes, ancestors))
+
+    @staticmethod
+    def _check_cycle(link: LinkNode, ancestors: frozenset[int]) -> None:
+        """A link to its own container, or a chain of links that comes back to itself, can never be built."""
+        seen = {id(link)}
+        chain = [link.text]
+        anchor = link.anchor
+        while isinstance(anchor, LinkNode):
+            chain.append(anchor.text)
+            if id(anchor) in seen:
+                raise ConfigError(
+                    f"link !@ {link.text}: links form a cycle ({' -> '.join('!@ ' + t for t in chain)})",
+                    link.mark,
+                    fix="break the cycle: one of the links must point at an object, not at another link",
+                    path=link.path or None,
+                )
+            seen.add(id(anchor))
+            anchor = anchor.anchor
+        if id(anchor) in ancestors:
+            raise ConfigError(
+                f"link !@ {link.text}: links form a cycle (it points at an object that contains the link)",
+                link.mark,
+                fix="break the cycle; a link may not point at an object that contains it",
+                path=link.path or None,
+            )
 
     # -- tags ------------------------------------------------------------------------------------------------
 
     def resolve_tag(self, node: TagNode) -> None:
+        cached = self._resolved.get(node.tag)
+        if cached is None:
+            self._resolve_tag(node)
+            self._resolved[node.tag] = (node.target, node.kind, node.label)
+        else:
+            node.target, node.kind, node.label = cached
+
+    def _resolve_tag(self, node: TagNode) -> None:
         tag = node.tag
         entry = self.manager.tags.get(tag)
         if entry is not None:
@@ -180,9 +220,13 @@ class Resolver:
         obj = getattr(module, rest[0], None)
         if not isinstance(obj, type):
             classes = [n for n, v in vars(module).items() if isinstance(v, type) and _owned(v, ext)]
-            what = "has no class" if obj is None else "has no class (it is not a class)"
+            what = (
+                f"has no class {rest[0]!r}"
+                if obj is None
+                else f"has {rest[0]!r}, but it is a {type(obj).__name__}, not a class"
+            )
             raise ConfigError(
-                f"extension module {module_name!r} {what} {rest[0]!r}{did_you_mean(rest[0], classes, prefix=module_name + '.')}",
+                f"extension module {module_name!r} {what}{did_you_mean(rest[0], classes, prefix=module_name + '.')}",
                 node.mark,
                 fix="name a class defined in the extension"
                 + (f"; it defines {', '.join(sorted(classes)[:8])}" if classes else ""),
@@ -231,11 +275,17 @@ class Resolver:
 
     def _unknown_tag(self, node: TagNode, parts: list[str]) -> None:
         tag = node.tag
-        hint = did_you_mean(tag, self.manager.tags.names(), prefix="!")
+        missing = [t for t in KNOWN_PLUGIN_TAGS if t not in self.manager.tags and t[0].isupper()]
+        close = closest(tag, [*self.manager.tags.names(), *missing])
+        hint = " (did you mean " + " or ".join(f"!{c}" for c in close) + "?)" if close else ""
         first = parts[0]
+        wanted = tag
         plugin = KNOWN_PLUGIN_TAGS.get(tag) or (KNOWN_PLUGIN_TAGS.get(first) if len(parts) > 1 else None)
+        if plugin is None and len(parts) == 1 and close and close[0] in missing:
+            wanted = close[0]  # the nearest tag belongs to a plugin that is not installed
+            plugin = KNOWN_PLUGIN_TAGS[wanted]
         if plugin:
-            fix = f"!{tag} comes from the {plugin} plugin: install it (pip install {plugin}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out"
+            fix = f"!{wanted} comes from the {plugin} plugin: install it (pip install {plugin}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out"
         elif len(parts) > 1 and first in sys.stdlib_module_names:
             fix = (
                 f"configs cannot name Python's own modules ({first!r}); use a component a plugin registers, or "
@@ -271,7 +321,9 @@ class Resolver:
                 anchor = mapping[first]
                 break
         if anchor is _MISSING:
-            names = sorted({str(k) for c, _ in scopes for k in (c.kwargs if isinstance(c, TagNode) else c)})
+            names = sorted(
+                {str(k) for c, _ in scopes for k in (c.kwargs if isinstance(c, TagNode) else c)} - {first}
+            )
             raise ConfigError(
                 f"link !@ {link.text}: nothing named {first!r} is in scope{did_you_mean(str(first), names)}",
                 link.mark,
