@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ConfigError", "Mark", "closest", "did_you_mean"]
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A position in a config file, 1-based like compilers print it."""
+class Mark(NamedTuple):
+    """A position in a config file, 1-based like compilers print it (a tuple: made for every node, so cheap)."""
 
     file: str
     line: int
