@@ -185,6 +185,8 @@ def test_a_user_saver_is_a_few_lines(tmp_path: Path) -> None:
     import json
     import queue
 
+    from torchon.bundle.files import ReadFolder, WriteFolder
+
     class QueueSaver(Saver):
         """Drops a queue.Queue on save and makes a fresh one on load (Neuraxle's example)."""
 
@@ -193,17 +195,18 @@ def test_a_user_saver_is_a_few_lines(tmp_path: Path) -> None:
 
         def save(self, obj, state, folder):  # type: ignore[no-untyped-def]
             kept = {k: v for k, v in state.items() if not isinstance(v, queue.Queue)}
-            (folder / "queues.json").write_text(json.dumps(sorted(set(state) - set(kept))))
+            folder.write_text("queues.json", json.dumps(sorted(set(state) - set(kept))))
             return kept
 
         def load(self, obj, state, folder):  # type: ignore[no-untyped-def]
-            names = json.loads((folder / "queues.json").read_text())
+            names = json.loads(folder.read_text("queues.json"))
             return {**state, **{n: queue.Queue() for n in names}}
 
     saver = QueueSaver()
     state = {"jobs": queue.Queue(), "count": 3}
-    stripped = saver.save(None, state, tmp_path)
-    assert stripped == {"count": 3}
-    restored = saver.load(None, stripped, tmp_path)
+    records: dict = {}
+    stripped = saver.save(None, state, WriteFolder(tmp_path, "root/queue", records))
+    assert stripped == {"count": 3} and set(records) == {"root/queue/queues.json"}
+    restored = saver.load(None, stripped, ReadFolder(tmp_path, "root/queue", records, where="test"))
     assert isinstance(restored["jobs"], queue.Queue) and restored["count"] == 3
     assert QueueSaver.protocol == 1

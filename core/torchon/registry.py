@@ -159,15 +159,27 @@ class TagRegistry(_Registry):
 
 
 class SaverRegistry(_Registry):
-    """Savers by name, each with its safety class."""
+    """Savers by name, each with its safety class, and the types of objects each saves by itself."""
 
-    def add(self, name: str, target: str, *, safety: Safety, help: str = "") -> None:
+    def add(
+        self, name: str, target: str, *, safety: Safety, types: Iterable[str] = (), help: str = ""
+    ) -> None:
+        """``types``: ``"module:Class"`` strings; any object of such a class in a saved tree gets this saver
+        without listing it (``torch.nn.modules.module:Module`` for modules). Checked only once the module is
+        imported, so naming a type imports nothing."""
         self._check(name, target, _NAME_RE, "saver")
         if safety not in ("data", "code"):
             raise RegistrationError(
                 f"plugin {self.plugin!r} registered saver {name!r} with safety {safety!r}; use 'data' or 'code'"
             )
-        self.table.add(name, target, self.plugin, help=help, safety=safety)
+        type_list = tuple(types)
+        for type_name in type_list:
+            if not isinstance(type_name, str) or not TARGET_RE.match(type_name):
+                raise RegistrationError(
+                    f"plugin {self.plugin!r} registered saver {name!r} for type {type_name!r}; "
+                    "give types as 'package.module:Class'"
+                )
+        self.table.add(name, target, self.plugin, help=help, safety=safety, types=type_list)
 
 
 class StorageRegistry(_Registry):

@@ -13,8 +13,10 @@ pickle). ``code``: loading can run code (pickle, joblib); such savers load only 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from torchon.bundle.files import ReadFolder, WriteFolder
 
 __all__ = ["SAFETY_CLASSES", "Saver"]
 
@@ -49,9 +51,17 @@ class Saver(ABC):
         return True
 
     @abstractmethod
-    def save(self, obj: Any, state: dict[str, Any], folder: Path) -> dict[str, Any]:
-        """Write the parts of ``state`` this saver handles under ``folder``; return the state without them."""
+    def save(self, obj: Any, state: dict[str, Any], folder: WriteFolder) -> dict[str, Any]:
+        """Write the parts of ``state`` (or of ``obj`` itself) this saver handles; return the state without them.
+
+        Write with ``folder.write_bytes(name, data)`` / ``folder.write_text`` (digested in memory), or to
+        ``folder.file(name)`` when a library needs a path.
+        """
 
     @abstractmethod
-    def load(self, obj: Any, state: dict[str, Any], folder: Path) -> dict[str, Any]:
-        """Read back what :meth:`save` wrote under ``folder`` and return ``state`` with those parts restored."""
+    def load(self, obj: Any, state: dict[str, Any], folder: ReadFolder) -> dict[str, Any]:
+        """Read back what :meth:`save` wrote and return ``state`` with those parts restored.
+
+        ``folder.read_bytes(name)`` returns bytes already checked against the bundle's manifest; a saver may also
+        restore into ``obj`` directly (a module's weights).
+        """

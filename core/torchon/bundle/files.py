@@ -1,0 +1,165 @@
+"""The files a saver writes and reads, digested on the way in and verified on the way out.
+
+Savers never see raw paths for reading: :class:`ReadFolder` hands out bytes it has checked against the manifest's
+BLAKE3 digest while reading them, so verification reads each file once. For writing, :class:`WriteFolder` digests
+bytes in memory before writing them (no second read); a library that insists on writing to a path gets one from
+:meth:`WriteFolder.file`, and that file is digested after the saver returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+__all__ = ["DIGEST", "BundleIntegrityError", "FileRecord", "ReadFolder", "WriteFolder", "digest_bytes", "digest_file"]
+
+DIGEST = "blake3"
+_CHUNK = 16 * 1024 * 1024
+
+
+class BundleIntegrityError(Exception):
+    """A bundle's file is missing, extra, truncated or altered; the message names it."""
+
+
+FileRecord = dict[str, Any]  # {"size": int, "blake3": hex}
+
+
+def _hasher() -> Any:
+    from blake3 import blake3
+
+    return blake3(max_threads=blake3.AUTO)
+
+
+def digest_bytes(data: bytes | memoryview) -> str:
+    h = _hasher()
+    h.update(data)
+    return str(h.hexdigest())
+
+
+def digest_file(path: Path) -> str:
+    h = _hasher()
+    if os.path.getsize(path):  # mmap of an empty file fails
+        h.update_mmap(str(path))
+    return str(h.hexdigest())
+
+
+def _check_name(name: str) -> str:
+    """A relative POSIX path that stays inside the folder."""
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in name:
+        raise ValueError(f"saver file name {name!r} must be a relative path inside the saver's folder")
+    return pure.as_posix()
+
+
+def _fsync_write(path: Path, data: bytes | memoryview) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class WriteFolder:
+    """Where one saver of one component writes; records every file's size and digest.
+
+    :ivar path: the folder on disk (for savers that must hand a path to a library).
+    :ivar prefix: the folder's path inside the bundle.
+    """
+
+    def __init__(self, path: Path, prefix: str, records: dict[str, FileRecord]) -> None:
+        self.path = path
+        self.prefix = prefix
+        self._records = records
+        self._pending: list[str] = []
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{_check_name(name)}"
+
+    def write_bytes(self, name: str, data: bytes | memoryview) -> None:
+        key = self._key(name)
+        self._records[key] = {"size": len(data), DIGEST: digest_bytes(data)}
+        _fsync_write(self.path / _check_name(name), data)
+
+    def write_text(self, name: str, text: str) -> None:
+        self.write_bytes(name, text.encode("utf-8"))
+
+    def file(self, name: str) -> Path:
+        """A path to write ``name`` to yourself; it is digested (and fsynced) when the saver returns."""
+        rel = _check_name(name)
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._pending.append(rel)
+        return target
+
+    def finish(self) -> None:
+        """Digest the files written through :meth:`file`."""
+        for rel in self._pending:
+            target = self.path / rel
+            if not target.is_file():
+                raise FileNotFoundError(f"saver promised {self.prefix}/{rel} but did not write it")
+            with open(target, "rb") as f:
+                os.fsync(f.fileno())
+            self._records[f"{self.prefix}/{rel}"] = {"size": target.stat().st_size, DIGEST: digest_file(target)}
+        self._pending.clear()
+
+
+class ReadFolder:
+    """What one saver of one component reads back; every read is checked against the manifest."""
+
+    def __init__(self, path: Path, prefix: str, records: Mapping[str, FileRecord], *, where: str) -> None:
+        self.path = path
+        self.prefix = prefix
+        self._records = records
+        self._where = where  # how messages name the bundle
+
+    def names(self) -> list[str]:
+        """The files this saver wrote, relative to its folder."""
+        start = self.prefix + "/"
+        return sorted(k[len(start) :] for k in self._records if k.startswith(start))
+
+    def _record(self, name: str) -> tuple[str, FileRecord]:
+        key = f"{self.prefix}/{_check_name(name)}"
+        record = self._records.get(key)
+        if record is None:
+            raise BundleIntegrityError(f"{self._where}: {key} is not listed in the manifest")
+        return key, record
+
+    def read_bytes(self, name: str) -> bytes:
+        key, record = self._record(name)
+        path = self.path / _check_name(name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise BundleIntegrityError(f"{self._where}: {key} is missing") from None
+        self._verify(key, record, data)
+        return data
+
+    def read_text(self, name: str) -> str:
+        return self.read_bytes(name).decode("utf-8")
+
+    def file(self, name: str) -> Path:
+        """A verified path, for libraries that read by path (costs one extra read of the file to verify)."""
+        key, record = self._record(name)
+        path = self.path / _check_name(name)
+        if not path.is_file():
+            raise BundleIntegrityError(f"{self._where}: {key} is missing")
+        size = path.stat().st_size
+        if size != record.get("size"):
+            raise BundleIntegrityError(
+                f"{self._where}: {key} has {size} bytes, the manifest says {record.get('size')} (truncated or altered)"
+            )
+        if digest_file(path) != record.get(DIGEST):
+            raise BundleIntegrityError(f"{self._where}: {key} does not match its {DIGEST} digest (altered)")
+        return path
+
+    def _verify(self, key: str, record: FileRecord, data: bytes) -> None:
+        if len(data) != record.get("size"):
+            raise BundleIntegrityError(
+                f"{self._where}: {key} has {len(data)} bytes, the manifest says {record.get('size')} "
+                "(truncated or altered)"
+            )
+        if digest_bytes(data) != record.get(DIGEST):
+            raise BundleIntegrityError(f"{self._where}: {key} does not match its {DIGEST} digest (altered)")
