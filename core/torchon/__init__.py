@@ -26,6 +26,8 @@ _LAZY: dict[str, str] = {
     "ConfigError": "torchon.config.errors",
     "load_config": "torchon.config",
     "Storage": "torchon.storage",
+    "save": "torchon.bundle.save",
+    "load": "torchon.bundle.load",
 }
 
 __all__ = [
@@ -41,13 +43,17 @@ __all__ = [
     "__version__",
     "get_env",
     "hookimpl",
+    "load",
     "load_config",
     "log",
     "report",
+    "save",
     "set_env",
 ]
 
 if TYPE_CHECKING:
+    from torchon.bundle.load import load
+    from torchon.bundle.save import save
     from torchon.component import Component, Context, Partial, Runnable
     from torchon.config import load_config
     from torchon.config.errors import ConfigError

@@ -53,6 +53,7 @@ DENY_ENV = "TORCHON_DENY_PLUGINS"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "torchon.builtin.commands",
     "torchon.builtin.extensions",
+    "torchon.builtin.savers",
     "torchon.builtin.storage",
 )
 

@@ -162,24 +162,39 @@ class SaverRegistry(_Registry):
     """Savers by name, each with its safety class, and the types of objects each saves by itself."""
 
     def add(
-        self, name: str, target: str, *, safety: Safety, types: Iterable[str] = (), help: str = ""
+        self,
+        name: str,
+        target: str,
+        *,
+        safety: Safety,
+        types: Iterable[str] = (),
+        values: Iterable[str] = (),
+        help: str = "",
     ) -> None:
-        """``types``: ``"module:Class"`` strings; any object of such a class in a saved tree gets this saver
-        without listing it (``torch.nn.modules.module:Module`` for modules). Checked only once the module is
-        imported, so naming a type imports nothing."""
+        """Register a saver.
+
+        ``types``: ``"module:Class"`` strings; any object of such a class in a saved tree — a component, an
+        object built from a config, or an attribute of a component — is saved by this saver and restored in place
+        (``torch.nn.modules.module:Module``: the weights go back into the rebuilt module).
+        ``values``: ``"module:Class"`` strings; a component's state values of such a class are taken out of the
+        state by this saver and put back on load (``numpy:ndarray``, ``torch:Tensor``).
+        Both are checked only once their module is imported, so naming a type imports nothing.
+        """
         self._check(name, target, _NAME_RE, "saver")
         if safety not in ("data", "code"):
             raise RegistrationError(
                 f"plugin {self.plugin!r} registered saver {name!r} with safety {safety!r}; use 'data' or 'code'"
             )
-        type_list = tuple(types)
-        for type_name in type_list:
+        type_list, value_list = tuple(types), tuple(values)
+        for type_name in (*type_list, *value_list):
             if not isinstance(type_name, str) or not TARGET_RE.match(type_name):
                 raise RegistrationError(
                     f"plugin {self.plugin!r} registered saver {name!r} for type {type_name!r}; "
                     "give types as 'package.module:Class'"
                 )
-        self.table.add(name, target, self.plugin, help=help, safety=safety, types=type_list)
+        self.table.add(
+            name, target, self.plugin, help=help, safety=safety, types=type_list, values=value_list
+        )
 
 
 class StorageRegistry(_Registry):

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["DIGEST", "BundleIntegrityError", "FileRecord", "ReadFolder", "WriteFolder", "digest_bytes", "digest_file"]
+__all__ = [
+    "DIGEST",
+    "BundleIntegrityError",
+    "FileRecord",
+    "ReadFolder",
+    "WriteFolder",
+    "digest_bytes",
+    "digest_file",
+]
 
 DIGEST = "blake3"
 _CHUNK = 16 * 1024 * 1024
@@ -43,6 +51,10 @@ def digest_file(path: Path) -> str:
     if os.path.getsize(path):  # mmap of an empty file fails
         h.update_mmap(str(path))
     return str(h.hexdigest())
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
 
 
 def _check_name(name: str) -> str:
@@ -75,7 +87,7 @@ class WriteFolder:
         self._pending: list[str] = []
 
     def _key(self, name: str) -> str:
-        return f"{self.prefix}/{_check_name(name)}"
+        return _join(self.prefix, _check_name(name))
 
     def write_bytes(self, name: str, data: bytes | memoryview) -> None:
         key = self._key(name)
@@ -98,10 +110,13 @@ class WriteFolder:
         for rel in self._pending:
             target = self.path / rel
             if not target.is_file():
-                raise FileNotFoundError(f"saver promised {self.prefix}/{rel} but did not write it")
+                raise FileNotFoundError(f"saver promised {_join(self.prefix, rel)} but did not write it")
             with open(target, "rb") as f:
                 os.fsync(f.fileno())
-            self._records[f"{self.prefix}/{rel}"] = {"size": target.stat().st_size, DIGEST: digest_file(target)}
+            self._records[_join(self.prefix, rel)] = {
+                "size": target.stat().st_size,
+                DIGEST: digest_file(target),
+            }
         self._pending.clear()
 
 
@@ -116,11 +131,11 @@ class ReadFolder:
 
     def names(self) -> list[str]:
         """The files this saver wrote, relative to its folder."""
-        start = self.prefix + "/"
+        start = _join(self.prefix, "")
         return sorted(k[len(start) :] for k in self._records if k.startswith(start))
 
     def _record(self, name: str) -> tuple[str, FileRecord]:
-        key = f"{self.prefix}/{_check_name(name)}"
+        key = _join(self.prefix, _check_name(name))
         record = self._records.get(key)
         if record is None:
             raise BundleIntegrityError(f"{self._where}: {key} is not listed in the manifest")

@@ -77,8 +77,13 @@ def load_config(
     text: str | None = None,
     manager: PluginManager | None = None,
     install: bool = False,
+    untrusted: bool = False,
 ) -> Config:
-    """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors)."""
+    """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors).
+
+    ``untrusted`` is for configs that come from elsewhere (a bundle's): local-path extensions are not imported
+    from where the config says, and extension classes must be torchon components.
+    """
     from torchon.config.resolve import Resolver
     from torchon.config.validate import validate
     from torchon.config.yaml_loader import parse_documents
@@ -113,8 +118,8 @@ def load_config(
         config = Config(root, filename, text)
         if header is not None:
             _read_header(config, header, base_dir)
-        _resolve_extensions(config, manager, install)
-        Resolver(manager, [e.name for e in config.extensions]).resolve(root)
+        _resolve_extensions(config, manager, install, untrusted)
+        Resolver(manager, [e.name for e in config.extensions], components_only=untrusted).resolve(root)
         if root.kind == "value":
             raise ConfigError(
                 f"the config's top level must be a tagged object, not the value tag {root.label}",
@@ -250,11 +255,24 @@ def _read_resources(config: Config, resources: Any, mark: Mark, base_dir: Path) 
         config.resources[str(name)] = str(local)
 
 
-def _resolve_extensions(config: Config, manager: PluginManager, install: bool) -> None:
-    from torchon.extensions import ExtensionError
+def _resolve_extensions(config: Config, manager: PluginManager, install: bool, untrusted: bool) -> None:
+    import importlib.util
+
+    from torchon.extensions import ExtensionError, ResolvedExtension
     from torchon.importing import TargetImportError
 
     for ext in config.extensions:
+        if untrusted and ext.kind == "local":
+            spec = importlib.util.find_spec(ext.name) if ext.name.isidentifier() else None
+            if spec is None:
+                raise ConfigError(
+                    f"extension {ext.name!r} is not importable here, and code from the path this config names "
+                    f"({ext.target}) is not imported unless trusted",
+                    ext.mark,
+                    fix=f"install the package that provides {ext.name!r}, or pass trust=True if you trust this source",
+                )
+            config.resolved.append(ResolvedExtension(ext.name, "local", ext.spec, path=spec.origin))
+            continue
         entry = manager.resolvers.get(ext.kind)
         if entry is None:
             raise ConfigError(

@@ -26,6 +26,10 @@ class Builder:
         self._active: set[int] = set()
         self.components: list[Component] = []
 
+    def built(self, node: Any) -> Any:
+        """The object already built for ``node``, or None."""
+        return self._memo.get(id(node))
+
     def build(self, value: Any) -> Any:
         if isinstance(value, TagNode):
             return self._once(value, self._build_tag)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml.representer import SafeRepresenter
@@ -18,7 +18,7 @@ from ruamel.yaml.representer import SafeRepresenter
 from torchon.component import Component, Partial
 from torchon.config import provenance
 
-__all__ = ["DumpError", "dump_yaml", "tag_for"]
+__all__ = ["DumpError", "Dumped", "dump_tree", "dump_yaml", "emit_yaml", "tag_for"]
 
 
 class DumpError(TypeError):
@@ -86,6 +86,16 @@ def _path_text(path: list[tuple[str, Any]]) -> str:
 class _Converter:
     def __init__(self) -> None:
         self.seen: dict[int, list[tuple[str, Any]]] = {}
+        self.nodes: list[
+            tuple[str, Any]
+        ] = []  # (path text, object) of every object with a tag, first place only
+        self.tags: set[str] = set()
+
+    def _tagged(self, tag: str, value: Any, obj: Any, path: list[tuple[str, Any]]) -> _Tagged:
+        self.tags.add(tag)
+        if not isinstance(obj, Partial):
+            self.nodes.append((_path_text(path), obj))
+        return _Tagged(tag, value)
 
     def link_to(self, target: list[tuple[str, Any]], here: list[tuple[str, Any]]) -> _Link:
         common = 0
@@ -115,15 +125,16 @@ class _Converter:
             return self.link_to(self.seen[id(obj)], path)
         if isinstance(obj, Component):
             self.seen[id(obj)] = path
-            return _Tagged(tag_for(type(obj)), self._arguments([], obj.get_config(), path))
+            tag = tag_for(type(obj))
+            return self._tagged(tag, self._arguments([], obj.get_config(), path), obj, path)
         if isinstance(obj, Partial):
             self.seen[id(obj)] = path
             tag = obj.tag or tag_for(obj.target)
-            return _Tagged(tag, self._arguments(obj.args, obj.kwargs, path))
+            return self._tagged(tag, self._arguments(obj.args, obj.kwargs, path), obj, path)
         built = provenance.recall(obj)
         if built is not None:
             self.seen[id(obj)] = path
-            return _Tagged(built.tag, self._arguments(built.args, built.kwargs, path))
+            return self._tagged(built.tag, self._arguments(built.args, built.kwargs, path), obj, path)
         raise DumpError(
             f"at {_path_text(path) or 'the top'}: {type(obj).__module__}.{type(obj).__qualname__} is neither a "
             "component, a plain value, nor an object built from a config, so it cannot be written as config"
@@ -137,9 +148,28 @@ class _Converter:
         return {k: self.convert(v, [*path, ("key", k)]) for k, v in kwargs.items()}
 
 
+class Dumped(NamedTuple):
+    """What :func:`dump_tree` found: the tree to emit, each tagged object by path, and the tags used."""
+
+    tree: Any
+    nodes: list[tuple[str, Any]]
+    tags: set[str]
+
+
+def dump_tree(obj: Any) -> Dumped:
+    """Convert ``obj`` for :func:`emit_yaml`, recording every tagged object and tag (bundles save their state)."""
+    converter = _Converter()
+    tree = converter.convert(obj, [])
+    return Dumped(tree, converter.nodes, converter.tags)
+
+
 def dump_yaml(obj: Any, header: dict[str, str] | None = None) -> str:
     """``obj`` as torchon config YAML; ``header`` (extension name -> spec) becomes the first document."""
-    tree = _Converter().convert(obj, [])
+    return emit_yaml(dump_tree(obj).tree, header)
+
+
+def emit_yaml(tree: Any, header: dict[str, str] | None = None) -> str:
+    """The YAML text of a converted tree, with ``header`` as a first document when given."""
     yaml = YAML(typ="safe")
     yaml.Representer = _Representer
     yaml.default_flow_style = False

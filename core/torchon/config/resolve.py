@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from torchon.component import Component
 from torchon.config.errors import ConfigError, closest, did_you_mean
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
 from torchon.importing import TargetImportError, import_target
@@ -59,9 +60,12 @@ def _is_factory(cls: type, name: str) -> bool:
 class Resolver:
     """Resolves the tags and links of one config tree in place."""
 
-    def __init__(self, manager: PluginManager, extensions: Iterable[str] = ()) -> None:
+    def __init__(
+        self, manager: PluginManager, extensions: Iterable[str] = (), *, components_only: bool = False
+    ) -> None:
         self.manager = manager
         self.extensions = set(extensions)
+        self.components_only = components_only  # untrusted configs: extension classes must be components
         self.links: list[tuple[LinkNode, list[tuple[Any, Any]], frozenset[int]]] = []
         self._resolved: dict[str, tuple[Any, str, str]] = {}
 
@@ -237,6 +241,13 @@ class Resolver:
                 node.mark,
                 fix="configs may only name classes an extension defines; subclass it in the extension, or use a "
                 "namespace a plugin registers",
+            )
+        if self.components_only and not issubclass(obj, Component):
+            raise ConfigError(
+                f"!{node.tag} is not a torchon component; an untrusted config (a bundle's) may only build "
+                "components from extensions",
+                node.mark,
+                fix="make the class a torchon.Component, or load with trust=True if you trust the source",
             )
         self._finish_class(node, obj, rest, f"!{module_name}.{rest[0]}")
 

@@ -1,0 +1,242 @@
+"""``torchon.load(uri, trust=False)``: rebuild a bundle's objects and restore their state, safely.
+
+Order matters for safety: the manifest is checked, every file is accounted for, every saver is found in *this*
+installation and checked against what the bundle claims, and ``code`` savers are refused without ``trust=True`` —
+all before a single object is built. The config may name only registered components, namespaces and extension
+components. Each file is verified against its digest as it is read, once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from torchon.bundle.chain import ChainError, SaverRef, find_saver
+from torchon.bundle.files import BundleIntegrityError, ReadFolder
+from torchon.bundle.manifest import MANIFEST, node_label, read_manifest
+from torchon.component import Component
+from torchon.config import ConfigError, load_config
+from torchon.config.nodes import CList, CMap, TagNode
+from torchon.importing import TargetImportError, import_target
+from torchon.storage import LocalStorage, split_scheme, storage_for
+
+__all__ = ["BundleError", "BundleSafetyError", "BundleVersionError", "load", "local_bundle", "verify"]
+
+
+class BundleError(Exception):
+    """A bundle cannot be loaded; the message names the file or component and what to do."""
+
+
+class BundleSafetyError(BundleError):
+    """Loading would run code the caller has not trusted, or the bundle misstates what it holds."""
+
+
+class BundleVersionError(BundleError):
+    """A component was saved by a newer version of its class than the one installed."""
+
+
+def local_bundle(uri: str, scratch: Path) -> Path:
+    """A local folder holding the bundle at ``uri`` (downloaded into ``scratch`` when remote)."""
+    scheme, _ = split_scheme(uri)
+    if scheme == "file":
+        from torchon.bundle.publish import recover
+
+        folder = LocalStorage.local_path(uri)
+        recover(folder.absolute())
+        return folder
+    backend = storage_for(uri)
+    return backend.download(uri, scratch / "bundle")
+
+
+def verify(folder: Path, manifest: dict[str, Any], where: str, *, digests: bool = False) -> None:
+    """Every listed file is there with its size (and digest, if asked), and nothing unlisted is."""
+    from torchon.bundle.files import digest_file
+
+    listed = manifest["files"]
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+    present.discard(MANIFEST)
+    for name in sorted(present - set(listed)):
+        raise BundleIntegrityError(
+            f"{where}: {name} is not listed in the manifest (an extra or planted file)"
+        )
+    for name, record in sorted(listed.items()):
+        path = folder / name
+        if path.is_symlink() or not path.is_file():
+            raise BundleIntegrityError(
+                f"{where}: {name} is missing" if not path.is_symlink() else f"{where}: {name} is a link"
+            )
+        size = path.stat().st_size
+        if size != record["size"]:
+            raise BundleIntegrityError(
+                f"{where}: {name} has {size} bytes, the manifest says {record['size']} (truncated or altered)"
+            )
+        if digests and digest_file(path) != record["blake3"]:
+            raise BundleIntegrityError(f"{where}: {name} does not match its blake3 digest (altered)")
+
+
+def _check_requirements(manifest: dict[str, Any], where: str) -> None:
+    """Distributions the bundle needs that are not installed, named with the version to install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    missing = []
+    for dist, wanted in manifest.get("requirements", {}).items():
+        try:
+            version(dist)
+        except PackageNotFoundError:
+            missing.append(f"{dist}=={wanted}")
+    if missing:
+        raise BundleError(
+            f"{where}: the bundle needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            f"installed; install {'it' if len(missing) == 1 else 'them'}: pip install {' '.join(missing)}"
+        )
+
+
+def _savers_for(node: dict[str, Any], cls: type, trust: bool, where: str) -> list[SaverRef]:
+    refs = []
+    for claim in node["savers"]:
+        try:
+            ref = find_saver(claim["name"], cls)
+        except ChainError as exc:
+            raise BundleError(f"{where}: {node_label(node)}: {exc}") from exc
+        if claim["safety"] != ref.safety:
+            raise BundleSafetyError(
+                f"{where}: {node_label(node)}: the bundle says saver {ref.name!r} is {claim['safety']!r}, but the "
+                f"installed one is {ref.safety!r}; refusing a bundle that misstates its savers"
+            )
+        if ref.safety == "code" and not trust:
+            raise BundleSafetyError(
+                f"{where}: {node_label(node)} was saved with {ref.name!r}, a code saver: loading it can run code. "
+                "Pass trust=True only if you trust whoever made this bundle"
+            )
+        if claim["protocol"] > ref.cls.protocol:
+            raise BundleVersionError(
+                f"{where}: {node_label(node)}: saver {ref.name!r} wrote protocol {claim['protocol']}, newer than the "
+                f"installed one reads ({ref.cls.protocol}); upgrade {claim.get('distribution', 'its plugin')}"
+            )
+        refs.append(ref)
+    return refs
+
+
+def _node_class(node: dict[str, Any], where: str) -> type:
+    try:
+        cls = import_target(node["class"])
+    except TargetImportError:
+        dist = node.get("distribution")
+        need = f"{dist}=={node['version']}" if dist else "the package that provides it"
+        raise BundleError(
+            f"{where}: {node_label(node)} is a {node['class']}, which is not importable here; install {need}"
+        ) from None
+    if not isinstance(cls, type):
+        raise BundleSafetyError(f"{where}: {node_label(node)}: {node['class']} is not a class")
+    return cls
+
+
+def _check_version(node: dict[str, Any], cls: type, where: str) -> int | None:
+    if not issubclass(cls, Component):
+        return None
+    saved = node.get("VERSION", 1)
+    if not isinstance(saved, int) or saved < 1:
+        raise BundleIntegrityError(f"{where}: {MANIFEST}: node {node_label(node)} has a malformed VERSION")
+    if saved > cls.VERSION:
+        owner = node.get("distribution")
+        raise BundleVersionError(
+            f"{where}: {node_label(node)} was saved by {cls.__qualname__} VERSION {saved}, newer than the installed "
+            f"VERSION {cls.VERSION}; upgrade {owner + ' to ' + node['version'] if owner else 'the package'} "
+            "or later"
+        )
+    return saved
+
+
+def _tag_nodes(value: Any, found: dict[str, TagNode]) -> None:
+    if isinstance(value, TagNode):
+        found.setdefault(value.path, value)
+        for child in (*value.args, *value.kwargs.values()):
+            _tag_nodes(child, found)
+    elif isinstance(value, CMap):
+        for child in value.values():
+            _tag_nodes(child, found)
+    elif isinstance(value, CList):
+        for child in value:
+            _tag_nodes(child, found)
+
+
+def _restore(
+    obj: Any, node: dict[str, Any], refs: list[SaverRef], folder: Path, files: dict[str, Any], where: str
+) -> None:
+    cls = type(obj)
+    state: dict[str, Any] = {}
+    for ref in refs:
+        prefix = f"{node['folder']}/{ref.name}"
+        reader = ReadFolder(folder / prefix, prefix, files, where=where)
+        try:
+            state = ref.cls().load(obj, state, reader)
+        except BundleIntegrityError:
+            raise
+        except Exception as exc:
+            raise BundleError(
+                f"{where}: restoring {node_label(node)} with saver {ref.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+    if node.get("attribute") or not isinstance(obj, Component):
+        return
+    saved = node.get("VERSION", 1)
+    for version in range(saved, cls.VERSION):
+        state = cls.upgrade_state(state, version)
+    obj.set_state(state)
+
+
+def load(uri: str | os.PathLike[str], *, trust: bool = False, path: str | None = None) -> Any:
+    """Load the bundle at ``uri``: its top object, or with ``path`` (``"model.encoder"``) just that part.
+
+    ``trust=True`` allows ``code`` savers (pickle, joblib) and importing extensions from the local paths the
+    bundle names; give it only for bundles from people you trust.
+    """
+    uri = os.fspath(uri)
+    where = uri
+    with tempfile.TemporaryDirectory(prefix="torchon-load-") as scratch:
+        folder = local_bundle(uri, Path(scratch))
+        manifest = read_manifest(folder, where)
+        verify(folder, manifest, where)
+        _check_requirements(manifest, where)
+        files = manifest["files"]
+        plans = []
+        for node in manifest["nodes"]:
+            cls = _node_class(node, where)
+            _check_version(node, cls, where)
+            plans.append((node, cls, _savers_for(node, cls, trust, where)))
+        config_text = ReadFolder(folder, "", files, where=where).read_text("config.yaml")
+        try:
+            config = load_config(f"{where}/config.yaml", text=config_text, untrusted=not trust)
+        except ConfigError as exc:
+            raise BundleError(exc.format()) from exc
+        from torchon.config.build import Builder
+
+        nodes: dict[str, TagNode] = {}
+        _tag_nodes(config.root, nodes)
+        if path is not None and path not in nodes:
+            raise BundleError(
+                f"{where}: no object at {path!r}; the bundle holds: {', '.join(sorted(p or '(top)' for p in nodes))}"
+            )
+        builder = Builder()
+        try:
+            result = builder.build(nodes[path or ""])
+        except ConfigError as exc:
+            raise BundleError(exc.format()) from exc
+        for node, cls, refs in plans:
+            tag_node = nodes.get(node["path"])
+            obj = builder.built(tag_node) if tag_node is not None else None
+            if obj is None:
+                continue  # not part of what was asked for
+            for attribute in filter(None, (node.get("attribute") or "").split(".")):
+                obj = getattr(obj, attribute)
+            if type(obj) is not cls:
+                raise BundleError(
+                    f"{where}: {node_label(node)} rebuilt as {type(obj).__module__}:{type(obj).__qualname__}, but "
+                    f"the bundle saved a {node['class']}"
+                )
+            _restore(obj, node, refs, folder, files, where)
+        if split_scheme(uri)[0] != "file":
+            shutil.rmtree(folder, ignore_errors=True)
+        return result

@@ -1,0 +1,101 @@
+"""``manifest.json``: what a bundle holds, written last (it is the commit marker), checked first.
+
+Format (``format_version`` 1)::
+
+    {"format": "torchon.bundle", "format_version": 1, "created": ISO time, "torchon": version,
+     "digest": "blake3",
+     "nodes": [{"path": "model", "attribute": null, "folder": "state/n1", "class": "pkg.mod:Class",
+                "distribution": "pkg", "version": "1.0", "VERSION": 2,
+                "savers": [{"name": "json", "safety": "data", "protocol": 1, "distribution": "torchon",
+                            "version": "0.1.0"}]}],
+     "files": {"config.yaml": {"size": 120, "blake3": "..."}, ...},
+     "requirements": {"torchon": "0.1.0", "pkg": "1.0"}}
+
+``path`` is the object's place in ``config.yaml`` ("" for the top); ``attribute`` is set for objects a component
+made itself (its weights module), restored in place into the rebuilt component.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torchon.bundle.files import DIGEST, BundleIntegrityError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
+
+FORMAT = "torchon.bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def _require(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise BundleIntegrityError(f"{where}: {MANIFEST} is malformed: {what}")
+
+
+def read_manifest(folder: Path, where: str) -> dict[str, Any]:
+    """Read and check the structure of ``folder/manifest.json``; ``where`` names the bundle in errors."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise BundleIntegrityError(
+            f"{where}: no {MANIFEST}: not a torchon bundle, or a save that did not finish (nothing was committed)"
+        )
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleIntegrityError(f"{where}: {MANIFEST} is not valid JSON ({exc})") from None
+    _require(isinstance(manifest, dict), where, "not a JSON object")
+    _require(manifest.get("format") == FORMAT, where, f"format is {manifest.get('format')!r}, not {FORMAT!r}")
+    version = manifest.get("format_version")
+    _require(isinstance(version, int), where, "format_version is missing")
+    if version > FORMAT_VERSION:
+        raise BundleIntegrityError(
+            f"{where}: bundle format {version} is newer than this torchon reads ({FORMAT_VERSION}); upgrade torchon "
+            f"(the bundle was written by torchon {manifest.get('torchon', '?')})"
+        )
+    _require(
+        manifest.get("digest") == DIGEST, where, f"digest algorithm {manifest.get('digest')!r} is unknown"
+    )
+    files = manifest.get("files")
+    _require(isinstance(files, dict) and "config.yaml" in files, where, "files must list config.yaml")
+    for name, record in files.items():
+        _require(
+            isinstance(record, dict)
+            and isinstance(record.get("size"), int)
+            and isinstance(record.get(DIGEST), str),
+            where,
+            f"file entry {name!r} needs size and {DIGEST}",
+        )
+    nodes = manifest.get("nodes")
+    _require(isinstance(nodes, list), where, "nodes must be a list")
+    for node in nodes:
+        _require(isinstance(node, dict), where, "a node is not an object")
+        _require(
+            isinstance(node.get("path"), str) and isinstance(node.get("class"), str),
+            where,
+            "node without path/class",
+        )
+        _require(isinstance(node.get("folder"), str), where, f"node {node.get('path')!r} has no folder")
+        savers = node.get("savers")
+        _require(isinstance(savers, list), where, f"node {node.get('path')!r} has no saver list")
+        for saver in savers:
+            _require(
+                isinstance(saver, dict)
+                and isinstance(saver.get("name"), str)
+                and saver.get("safety") in ("data", "code")
+                and isinstance(saver.get("protocol"), int),
+                where,
+                f"node {node.get('path')!r} has a malformed saver entry",
+            )
+    requirements = manifest.get("requirements", {})
+    _require(isinstance(requirements, dict), where, "requirements must be an object")
+    return manifest
+
+
+def node_label(node: dict[str, Any]) -> str:
+    """How messages name a node: its config path (or "the top object"), plus the attribute."""
+    path = node.get("path") or "(top)"
+    attribute = node.get("attribute")
+    return f"{path}.{attribute}" if attribute else path

@@ -1,0 +1,114 @@
+"""Putting a finished bundle folder in place atomically, so an interrupted save never leaves half a bundle.
+
+A save writes into a hidden sibling (``.NAME.tmp-PID-XXXX``), fsyncs it, writes the manifest last, and then swaps
+it with the destination in one ``renameat2(RENAME_EXCHANGE)`` call (Linux), or renames it into place when there
+is nothing there yet. Where the exchange is not available the old bundle is moved aside first; a crash between
+the two renames then leaves the old bundle in ``.NAME.old-*``, which :func:`recover` puts back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["PublishError", "fsync_dir", "publish", "recover", "staging_dir"]
+
+MANIFEST = "manifest.json"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+class PublishError(Exception):
+    """The destination cannot take a bundle (it is a file, or a folder that is not a bundle)."""
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(dest: Path) -> None:
+    """Remove temporary siblings left by saves whose process died."""
+    for sibling in dest.parent.glob(f".{dest.name}.tmp-*"):
+        pid_text = sibling.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def staging_dir(dest: Path) -> Path:
+    """A new hidden sibling of ``dest`` to write the bundle into (same filesystem, so renames are atomic)."""
+    if dest.exists() and not dest.is_dir():
+        raise PublishError(f"{dest} is a file; a bundle is a folder")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
+        raise PublishError(f"{dest} is a folder that is not a torchon bundle; refusing to replace it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    recover(dest)
+    _clean_stale(dest)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the bundle should be like any folder made here
+    return staging
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system cannot."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def publish(staging: Path, dest: Path) -> None:
+    """Make the complete bundle in ``staging`` appear at ``dest``, replacing any bundle there in one step."""
+    fsync_dir(staging)
+    if not dest.exists():
+        os.rename(staging, dest)
+    elif _exchange(staging, dest):
+        shutil.rmtree(staging, ignore_errors=True)  # it now holds the old bundle
+    else:
+        aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        os.rename(dest, aside / "bundle")
+        os.rename(staging, dest)
+        shutil.rmtree(aside, ignore_errors=True)
+    fsync_dir(dest.parent)
+
+
+def recover(dest: Path) -> None:
+    """Put back a bundle moved aside by a publish that was interrupted between its two renames."""
+    if dest.exists():
+        return
+    for aside in sorted(dest.parent.glob(f".{dest.name}.old-*")):
+        candidate = aside / "bundle"
+        if (candidate / MANIFEST).is_file():
+            os.rename(candidate, dest)
+            shutil.rmtree(aside, ignore_errors=True)
+            return

@@ -1,0 +1,228 @@
+"""``torchon.save(obj, uri)``: write a component tree as a bundle.
+
+``config.yaml`` (how to rebuild the objects, from :mod:`torchon.config.dump`) plus each object's state through its
+saver chain, then ``manifest.json`` last. Locally the bundle is written beside the destination and swapped into
+place (:mod:`torchon.bundle.publish`); other schemes get the finished folder from their storage backend, which
+uploads the manifest last.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from torchon import __version__
+from torchon.bundle.chain import DEFAULT_SAVER, SaverRef, chain_for, in_place_types
+from torchon.bundle.files import DIGEST, FileRecord, WriteFolder, digest_bytes
+from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST
+from torchon.bundle.publish import fsync_dir, publish, staging_dir
+from torchon.component import Component
+from torchon.config.dump import DumpError, dump_tree, emit_yaml
+from torchon.storage import LocalStorage, split_scheme, storage_for
+
+__all__ = ["SaveError", "save"]
+
+
+class SaveError(Exception):
+    """The object cannot be saved as a bundle; the message says which part and why."""
+
+
+@cache
+def _module_distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return dict(packages_distributions())
+
+
+def distribution_of(module: str) -> tuple[str, str] | None:
+    """(distribution, version) that installed top-level module ``module``, if any."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in _module_distributions().get(module.split(".")[0], []):
+        try:
+            return dist, version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def _needs_declaring(tag: str) -> str | None:
+    """The module a tag names that must be declared as an extension to load again, if any."""
+    from torchon.plugins import get_manager
+
+    manager = get_manager()
+    parts = tag.split(".")
+    if tag in manager.tags or (len(parts) == 2 and parts[0] in manager.tags):
+        return None
+    for cut in range(len(parts) - 1, 0, -1):
+        if ".".join(parts[:cut]) in manager.namespaces:
+            return None
+    return parts[0]
+
+
+def _header(tags: set[str]) -> dict[str, str]:
+    """Extension specs for the modules the config names: an installed distribution pinned, else its folder."""
+    header: dict[str, str] = {}
+    for module_name in sorted({m for m in map(_needs_declaring, tags) if m}):
+        if module_name == "__main__":
+            raise SaveError(
+                "classes defined in the script being run (module __main__) cannot be loaded by another process; "
+                "move them into a module"
+            )
+        found = distribution_of(module_name)
+        if found is not None:
+            header[module_name] = f"{found[0]}=={found[1]}"
+            continue
+        module = sys.modules.get(module_name)
+        file = getattr(module, "__file__", None)
+        if file is None:
+            raise SaveError(f"module {module_name!r} is neither installed nor a file; it cannot be declared")
+        location = Path(file).resolve()
+        header[module_name] = str(location.parent if location.name == "__init__.py" else location)
+    return header
+
+
+def _class_record(cls: type) -> dict[str, Any]:
+    record: dict[str, Any] = {"class": f"{cls.__module__}:{cls.__qualname__}"}
+    found = distribution_of(cls.__module__)
+    if found:
+        record["distribution"], record["version"] = found
+    if issubclass(cls, Component):
+        record["VERSION"] = cls.VERSION
+    return record
+
+
+def _saver_record(ref: SaverRef) -> dict[str, Any]:
+    from torchon.plugins import get_manager
+
+    record: dict[str, Any] = {"name": ref.name, "safety": ref.safety, "protocol": ref.cls.protocol}
+    info = get_manager().plugins.get(ref.plugin or "")
+    if info is not None:
+        record["distribution"], record["version"] = info.distribution, info.version
+    return record
+
+
+class _Writer:
+    def __init__(self, staging: Path) -> None:
+        self.staging = staging
+        self.files: dict[str, FileRecord] = {}
+        self.nodes: list[dict[str, Any]] = []
+        self.requirements: dict[str, str] = {"torchon": __version__}
+        self._in_place = in_place_types()
+
+    def write_node(self, path: str, obj: Any, attribute: str | None = None) -> None:
+        folder = f"state/n{len(self.nodes)}"
+        node: dict[str, Any] = {
+            "path": path,
+            "attribute": attribute,
+            "folder": folder,
+            **_class_record(type(obj)),
+        }
+        self.nodes.append(node)
+        state = dict(obj.get_state()) if isinstance(obj, Component) and attribute is None else {}
+        children = {k: v for k, v in state.items() if self._in_place and isinstance(v, self._in_place)}
+        for key in children:
+            del state[key]
+        label = f"{path or '(top)'}{'.' + attribute if attribute else ''}"
+        try:
+            chain = chain_for(obj, state)
+            used: list[SaverRef] = []
+            for ref in reversed(chain):
+                saver = ref.cls()
+                if not saver.can_save(obj, state):
+                    continue
+                out = WriteFolder(self.staging / folder / ref.name, f"{folder}/{ref.name}", self.files)
+                out.path.mkdir(parents=True, exist_ok=True)
+                state = saver.save(obj, state, out)
+                out.finish()
+                used.append(ref)
+        except Exception as exc:
+            raise SaveError(
+                f"saving {label} ({type(obj).__qualname__}) failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if state:
+            raise SaveError(
+                f"saving {label}: state {sorted(state)} was left after the {DEFAULT_SAVER} saver; a saver returned "
+                "parts it did not save"
+            )
+        node["savers"] = [_saver_record(ref) for ref in reversed(used)]
+        for record in node["savers"]:
+            if "distribution" in record:
+                self.requirements[record["distribution"]] = record["version"]
+        if "distribution" in node:
+            self.requirements[node["distribution"]] = node["version"]
+        for key, child in children.items():
+            self.write_node(path, child, attribute=key if attribute is None else f"{attribute}.{key}")
+
+    def write_file(self, name: str, data: bytes) -> None:
+        self.files[name] = {"size": len(data), DIGEST: digest_bytes(data)}
+        path = self.staging / name
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_manifest(self) -> None:
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "torchon": __version__,
+            "digest": DIGEST,
+            "nodes": self.nodes,
+            "files": dict(sorted(self.files.items())),
+            "requirements": dict(sorted(self.requirements.items())),
+        }
+        path = self.staging / MANIFEST
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        for folder in {p.parent for p in self.staging.rglob("*") if p.is_file()}:
+            fsync_dir(folder)
+
+
+def _write_bundle(obj: Any, staging: Path) -> None:
+    try:
+        dumped = dump_tree(obj)
+    except DumpError as exc:
+        raise SaveError(str(exc)) from exc
+    writer = _Writer(staging)
+    writer.write_file("config.yaml", emit_yaml(dumped.tree, _header(dumped.tags)).encode("utf-8"))
+    for path, node_obj in dumped.nodes:
+        writer.write_node(path, node_obj)
+    writer.write_manifest()
+
+
+def save(obj: Any, uri: str | os.PathLike[str]) -> str:
+    """Save ``obj`` (a component tree) as a bundle at ``uri`` and return the URI.
+
+    A local save replaces an existing bundle at ``uri`` in one step; an interrupted save leaves the previous
+    bundle (or nothing) there, never part of one.
+    """
+    uri = os.fspath(uri)
+    scheme, _ = split_scheme(uri)
+    if scheme == "file":
+        dest = LocalStorage.local_path(uri).absolute()
+        staging = staging_dir(dest)
+        try:
+            _write_bundle(obj, staging)
+            publish(staging, dest)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return uri
+    backend = storage_for(uri)
+    with tempfile.TemporaryDirectory(prefix="torchon-bundle-") as tmp:
+        folder = Path(tmp) / "bundle"
+        folder.mkdir()
+        _write_bundle(obj, folder)
+        backend.upload(folder, uri)
+    return uri
