@@ -30,6 +30,7 @@ _NAME_RE = re.compile(r"^[A-Za-z_]\w*$")
 _DOTTED_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+_SAVER_RE = re.compile(r"^[A-Za-z_][\w-]*$")  # also a folder name inside bundles
 
 Safety = Literal["data", "code"]
 
@@ -180,7 +181,7 @@ class SaverRegistry(_Registry):
         state by this saver and put back on load (``numpy:ndarray``, ``torch:Tensor``).
         Both are checked only once their module is imported, so naming a type imports nothing.
         """
-        self._check(name, target, _NAME_RE, "saver")
+        self._check(name, target, _SAVER_RE, "saver")
         if safety not in ("data", "code"):
             raise RegistrationError(
                 f"plugin {self.plugin!r} registered saver {name!r} with safety {safety!r}; use 'data' or 'code'"
