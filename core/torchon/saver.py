@@ -13,6 +13,7 @@ pickle). ``code``: loading can run code (pickle, joblib); such savers load only 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
@@ -49,6 +50,23 @@ class Saver(ABC):
     def can_save(self, obj: Any, state: dict[str, Any]) -> bool:
         """Whether this saver has anything to do for ``obj``; the default is yes."""
         return True
+
+    @classmethod
+    def build_context(cls) -> AbstractContextManager[Any]:
+        """A context to build a bundle's objects in when this saver will restore them.
+
+        Loading enters it while rebuilding the objects; a saver that overwrites all of an object's state can
+        skip work there (torchon-torch skips initialising weights it is about to load). The default does nothing.
+        """
+        return nullcontext()
+
+    def covers(self, obj: Any, other: Any) -> bool:
+        """Whether saving ``obj`` also saves ``other`` (a module's weights include its submodules' weights).
+
+        A type saver is not run for an object that the same saver already covers through an enclosing object of
+        the tree, so nothing is saved twice. The default is no.
+        """
+        return False
 
     @abstractmethod
     def save(self, obj: Any, state: dict[str, Any], folder: WriteFolder) -> dict[str, Any]:

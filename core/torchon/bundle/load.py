@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -220,8 +221,12 @@ def load(uri: str | os.PathLike[str], *, trust: bool = False, path: str | None =
                 f"{where}: no object at {path!r}; the bundle holds: {', '.join(sorted(p or '(top)' for p in nodes))}"
             )
         builder = Builder()
+        contexts = {ref.cls for _, _, refs in plans for ref in refs}
         try:
-            result = builder.build(nodes[path or ""])
+            with ExitStack() as stack:
+                for saver_cls in contexts:
+                    stack.enter_context(saver_cls.build_context())
+                result = builder.build(nodes[path or ""])
         except ConfigError as exc:
             raise BundleError(exc.format()) from exc
         for node, cls, refs in plans:

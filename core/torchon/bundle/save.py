@@ -116,6 +116,20 @@ class _Writer:
         self.nodes: list[dict[str, Any]] = []
         self.requirements: dict[str, str] = {"torchon": __version__}
         self._in_place = in_place_types()
+        self._typed: list[tuple[str, Any, SaverRef]] = []  # (path, object, type saver) already written
+
+    def _covered(self, path: str, obj: Any, ref: SaverRef) -> bool:
+        """Whether an enclosing object already saved ``obj`` with the same saver."""
+        for parent_path, parent, parent_ref in self._typed:
+            encloses = parent_path == "" or path.startswith((parent_path + ".", parent_path + "["))
+            if (
+                parent_ref.name == ref.name
+                and path != parent_path
+                and encloses
+                and ref.cls().covers(parent, obj)
+            ):
+                return True
+        return False
 
     def write_node(self, path: str, obj: Any, attribute: str | None = None) -> None:
         folder = f"state/n{len(self.nodes)}"
@@ -136,13 +150,15 @@ class _Writer:
             used: list[SaverRef] = []
             for ref in reversed(chain):
                 saver = ref.cls()
-                if not saver.can_save(obj, state):
+                if not saver.can_save(obj, state) or (attribute is None and self._covered(path, obj, ref)):
                     continue
                 out = WriteFolder(self.staging / folder / ref.name, f"{folder}/{ref.name}", self.files)
                 out.path.mkdir(parents=True, exist_ok=True)
                 state = saver.save(obj, state, out)
                 out.finish()
                 used.append(ref)
+                if attribute is None:
+                    self._typed.append((path, obj, ref))
         except Exception as exc:
             raise SaveError(
                 f"saving {label} ({type(obj).__qualname__}) failed: {type(exc).__name__}: {exc}"
@@ -196,7 +212,7 @@ def _write_bundle(obj: Any, staging: Path) -> None:
         raise SaveError(str(exc)) from exc
     writer = _Writer(staging)
     writer.write_file("config.yaml", emit_yaml(dumped.tree, _header(dumped.tags)).encode("utf-8"))
-    for path, node_obj in dumped.nodes:
+    for path, node_obj in reversed(dumped.nodes):  # enclosing objects first, so nothing is saved twice
         writer.write_node(path, node_obj)
     writer.write_manifest()
 
