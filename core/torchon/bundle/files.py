@@ -18,6 +18,7 @@ __all__ = [
     "BundleIntegrityError",
     "FileRecord",
     "ReadFolder",
+    "StreamWriter",
     "WriteFolder",
     "digest_bytes",
     "digest_file",
@@ -73,6 +74,67 @@ def _fsync_write(path: Path, data: bytes | memoryview) -> None:
         os.fsync(f.fileno())
 
 
+_FLUSH_EVERY = 64 * 1024 * 1024
+
+
+class StreamWriter:
+    """A file written in pieces, digested and flushed to disk while it is being written.
+
+    Each piece is hashed in a worker thread while the calling thread writes it, and written data is pushed to
+    disk (``fdatasync``) in the background every 64 MiB, so digesting and the final ``fsync`` add little to the
+    time of writing the bytes. Use as a context manager; the file's record is made on a clean exit.
+    """
+
+    def __init__(self, path: Path, key: str, records: dict[str, FileRecord]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "wb", buffering=0)
+        self._key = key
+        self._records = records
+        self._hasher = _hasher()
+        self._size = 0
+        self._unflushed = 0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="torchon-write")
+        self._flush: Any = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        hashing = self._pool.submit(self._hasher.update, view)
+        written = 0
+        try:
+            while written < len(view):
+                written += self._file.write(view[written:]) or 0
+        finally:
+            hashing.result()  # the caller may reuse its buffer once we return
+        self._size += written
+        self._unflushed += written
+        if self._unflushed >= _FLUSH_EVERY and (self._flush is None or self._flush.done()):
+            self._flush = self._pool.submit(os.fdatasync, self._file.fileno())
+            self._unflushed = 0
+        return written
+
+    def close(self) -> None:
+        try:
+            if self._flush is not None:
+                self._flush.result()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+            self._pool.shutdown()
+        self._records[self._key] = {"size": self._size, DIGEST: str(self._hasher.hexdigest())}
+
+    def __enter__(self) -> StreamWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._file.close()
+            self._pool.shutdown()
+
+
 class WriteFolder:
     """Where one saver of one component writes; records every file's size and digest.
 
@@ -96,6 +158,11 @@ class WriteFolder:
 
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode("utf-8"))
+
+    def open(self, name: str) -> StreamWriter:
+        """Write ``name`` in pieces (``with folder.open(name) as f: f.write(piece)``): the fastest way to write
+        a large file, digested and flushed while it is written."""
+        return StreamWriter(self.path / _check_name(name), self._key(name), self._records)
 
     def file(self, name: str) -> Path:
         """A path to write ``name`` to yourself; it is digested (and fsynced) when the saver returns."""
