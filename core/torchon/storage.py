@@ -44,7 +44,11 @@ class Storage(ABC):
 
     @abstractmethod
     def upload(self, src: Path, uri: str) -> None:
-        """Store local file or folder ``src`` at ``uri``, replacing what was there only once it is complete."""
+        """Store local file or folder ``src`` at ``uri``, replacing what was there only once it is complete.
+
+        For a bundle folder, ``manifest.json`` is its commit marker: upload every other file first and the
+        manifest last, so a failed upload never leaves a bundle that loads.
+        """
 
 
 class LocalStorage(Storage):
