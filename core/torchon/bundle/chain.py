@@ -93,6 +93,19 @@ def _declared(cls: type) -> list[SaverRef]:
     return refs
 
 
+def _holds(value: Any, types: tuple[type, ...], depth: int = 0) -> bool:
+    """Whether ``value`` is, or holds in lists, tuples and dicts, an instance of ``types``."""
+    if isinstance(value, types):
+        return True
+    if depth >= 8:
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(_holds(v, types, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_holds(v, types, depth + 1) for v in value.values())
+    return False
+
+
 def chain_for(obj: Any, state: dict[str, Any]) -> list[SaverRef]:
     """The saver chain for saving ``obj`` with ``state``, default first."""
     from torchon.plugins import get_manager
@@ -108,7 +121,7 @@ def chain_for(obj: Any, state: dict[str, Any]) -> list[SaverRef]:
         if entry.name in names:
             continue
         value_types = _types(entry.options.get("values", ()))
-        if value_types and any(isinstance(v, tuple(value_types)) for v in values):
+        if value_types and any(_holds(v, tuple(value_types)) for v in values):
             chain.append(_registered(entry))
             names.add(entry.name)
     for entry in table:

@@ -222,26 +222,32 @@ def load(uri: str | os.PathLike[str], *, trust: bool = False, path: str | None =
             )
         builder = Builder()
         contexts = {ref.cls for _, _, refs in plans for ref in refs}
+        # A part whose state an enclosing object saved (a layer inside a saved module) is built through it.
+        start = path or ""
+        by_path = {node["path"]: node for node in manifest["nodes"] if not node.get("attribute")}
+        while start in by_path and by_path[start].get("covered_by") is not None:
+            start = by_path[start]["covered_by"]
         try:
-            with ExitStack() as stack:
+            with ExitStack() as stack:  # open until restored: savers may defer work the restore makes moot
                 for saver_cls in contexts:
                     stack.enter_context(saver_cls.build_context())
-                result = builder.build(nodes[path or ""])
+                builder.build(nodes[start])
+                result = builder.built(nodes[path or ""])
+                for node, cls, refs in plans:
+                    tag_node = nodes.get(node["path"])
+                    obj = builder.built(tag_node) if tag_node is not None else None
+                    if obj is None:
+                        continue  # not part of what was asked for
+                    for attribute in filter(None, (node.get("attribute") or "").split(".")):
+                        obj = getattr(obj, attribute)
+                    if type(obj) is not cls:
+                        raise BundleError(
+                            f"{where}: {node_label(node)} rebuilt as {type(obj).__module__}:"
+                            f"{type(obj).__qualname__}, but the bundle saved a {node['class']}"
+                        )
+                    _restore(obj, node, refs, folder, files, where)
         except ConfigError as exc:
             raise BundleError(exc.format()) from exc
-        for node, cls, refs in plans:
-            tag_node = nodes.get(node["path"])
-            obj = builder.built(tag_node) if tag_node is not None else None
-            if obj is None:
-                continue  # not part of what was asked for
-            for attribute in filter(None, (node.get("attribute") or "").split(".")):
-                obj = getattr(obj, attribute)
-            if type(obj) is not cls:
-                raise BundleError(
-                    f"{where}: {node_label(node)} rebuilt as {type(obj).__module__}:{type(obj).__qualname__}, but "
-                    f"the bundle saved a {node['class']}"
-                )
-            _restore(obj, node, refs, folder, files, where)
         if split_scheme(uri)[0] != "file":
             shutil.rmtree(folder, ignore_errors=True)
         return result

@@ -118,8 +118,8 @@ class _Writer:
         self._in_place = in_place_types()
         self._typed: list[tuple[str, Any, SaverRef]] = []  # (path, object, type saver) already written
 
-    def _covered(self, path: str, obj: Any, ref: SaverRef) -> bool:
-        """Whether an enclosing object already saved ``obj`` with the same saver."""
+    def _covered(self, path: str, obj: Any, ref: SaverRef) -> str | None:
+        """The path of an enclosing object that already saved ``obj`` with the same saver, if any."""
         for parent_path, parent, parent_ref in self._typed:
             encloses = parent_path == "" or path.startswith((parent_path + ".", parent_path + "["))
             if (
@@ -128,8 +128,8 @@ class _Writer:
                 and encloses
                 and ref.cls().covers(parent, obj)
             ):
-                return True
-        return False
+                return parent_path
+        return None
 
     def write_node(self, path: str, obj: Any, attribute: str | None = None) -> None:
         folder = f"state/n{len(self.nodes)}"
@@ -150,7 +150,11 @@ class _Writer:
             used: list[SaverRef] = []
             for ref in reversed(chain):
                 saver = ref.cls()
-                if not saver.can_save(obj, state) or (attribute is None and self._covered(path, obj, ref)):
+                if not saver.can_save(obj, state):
+                    continue
+                covering = self._covered(path, obj, ref) if attribute is None else None
+                if covering is not None:
+                    node["covered_by"] = covering  # a partial load of this path goes through that object
                     continue
                 out = WriteFolder(self.staging / folder / ref.name, f"{folder}/{ref.name}", self.files)
                 out.path.mkdir(parents=True, exist_ok=True)
