@@ -195,6 +195,7 @@ class ReadFolder:
         self.prefix = prefix
         self._records = records
         self._where = where  # how messages name the bundle
+        self._pending: list[tuple[str, Any]] = []
 
     def names(self) -> list[str]:
         """The files this saver wrote, relative to its folder."""
@@ -222,8 +223,14 @@ class ReadFolder:
     def read_text(self, name: str) -> str:
         return self.read_bytes(name).decode("utf-8")
 
-    def file(self, name: str) -> Path:
-        """A verified path, for libraries that read by path (costs one extra read of the file to verify)."""
+    def file(self, name: str, *, verify_later: bool = False) -> Path:
+        """A path for libraries that read by path, verified before it is returned.
+
+        ``verify_later=True`` returns at once and digests the file in a background thread while the saver reads
+        it; :meth:`finish` (called by the loader right after the saver's ``load``) waits and raises if the file was
+        altered, so nothing loaded from it is ever returned. Only for data savers: a file that can run code when
+        read must be verified first.
+        """
         key, record = self._record(name)
         path = self.path / _check_name(name)
         if not path.is_file():
@@ -233,9 +240,24 @@ class ReadFolder:
             raise BundleIntegrityError(
                 f"{self._where}: {key} has {size} bytes, the manifest says {record.get('size')} (truncated or altered)"
             )
-        if digest_file(path) != record.get(DIGEST):
+        if verify_later:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchon-verify")
+            self._pending.append((key, pool.submit(digest_file, path)))
+            pool.shutdown(wait=False)
+        elif digest_file(path) != record.get(DIGEST):
             raise BundleIntegrityError(f"{self._where}: {key} does not match its {DIGEST} digest (altered)")
         return path
+
+    def finish(self) -> None:
+        """Wait for the digests started by ``file(..., verify_later=True)``; raise if a file was altered."""
+        pending, self._pending = self._pending, []
+        for key, future in pending:
+            if future.result() != self._records[key].get(DIGEST):
+                raise BundleIntegrityError(
+                    f"{self._where}: {key} does not match its {DIGEST} digest (altered)"
+                )
 
     def _verify(self, key: str, record: FileRecord, data: bytes) -> None:
         if len(data) != record.get("size"):

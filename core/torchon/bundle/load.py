@@ -177,9 +177,11 @@ def _restore(
         except BundleIntegrityError:
             raise
         except Exception as exc:
+            reader.finish()  # an altered file explains a failure best
             raise BundleError(
                 f"{where}: restoring {node_label(node)} with saver {ref.name!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        reader.finish()
     if node.get("attribute") or not isinstance(obj, Component):
         return
     saved = node.get("VERSION", 1)

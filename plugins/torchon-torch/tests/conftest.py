@@ -39,7 +39,9 @@ class SaverBench:
 
     def load(self, saver: Saver, obj: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
         reader = ReadFolder(self.folder(saver), self.prefix(saver), self.records, where="test")
-        return saver.load(obj, dict(state or {}), reader)
+        loaded = saver.load(obj, dict(state or {}), reader)
+        reader.finish()  # as torchon.load does: digests checked in the background are awaited here
+        return loaded
 
     def files(self, saver: Saver) -> list[str]:
         return sorted(p.name for p in self.folder(saver).iterdir())

@@ -229,3 +229,34 @@ def test_a_file_that_is_not_safetensors_is_refused(tmp_path: Path) -> None:
     out.write_bytes("data.safetensors", b"\x80\x04\x95pickle, not safetensors")
     with pytest.raises(BundleIntegrityError, match=r"root/x/data\.safetensors: not a valid safetensors file"):
         read_doc(ReadFolder(tmp_path, "root/x", records, where="test"), "data")
+
+
+def test_streamed_safetensors_files_read_back_bit_for_bit_with_the_safetensors_library(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from torchon.bundle.files import WriteFolder, digest_file
+    from torchon_torch.tensordata import write_safetensors
+
+    generator = torch.Generator().manual_seed(0)
+    tensors = {
+        "f32": torch.randn(3, 5, generator=generator),
+        "bf16": torch.randn(7, generator=generator).to(torch.bfloat16),
+        "f16": torch.randn(2, 2, generator=generator).half(),
+        "i64": torch.arange(9).reshape(3, 3),
+        "u8": torch.arange(5, dtype=torch.uint8),
+        "bool": torch.tensor([True, False, True]),
+        "scalar": torch.tensor(2.5),
+        "empty": torch.zeros(0, 4),
+        "strided": torch.randn(4, 6, generator=generator).t(),  # not contiguous
+    }
+    records: dict = {}
+    write_safetensors(WriteFolder(tmp_path, "n0", records), "t.safetensors", tensors, {"format": "pt"})
+    assert records["n0/t.safetensors"]["blake3"] == digest_file(tmp_path / "t.safetensors")
+    loaded = load_file(tmp_path / "t.safetensors")
+    assert set(loaded) == set(tensors)
+    for key, tensor in tensors.items():
+        assert loaded[key].dtype == tensor.dtype and loaded[key].shape == tensor.shape
+        assert torch.equal(loaded[key], tensor), key
+    with safe_open(tmp_path / "t.safetensors", framework="pt") as f:
+        assert f.metadata() == {"format": "pt"}

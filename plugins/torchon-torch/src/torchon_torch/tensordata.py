@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import struct
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -222,17 +224,70 @@ def unpack(plain: Any, tensors: Mapping[str, torch.Tensor], source: str) -> Any:
 # -- files -------------------------------------------------------------------------------------------------
 
 
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+    **{
+        getattr(torch, a): c
+        for a, c in (("float8_e4m3fn", "F8_E4M3"), ("float8_e5m2", "F8_E5M2"))
+        if hasattr(torch, a)
+    },
+}
+
+
+def write_safetensors(
+    folder: WriteFolder, name: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+) -> None:
+    """Write ``tensors`` in the safetensors format, streamed from their memory through ``folder.open``.
+
+    The format is an 8-byte header length, a JSON header (dtype, shape, byte range of each tensor) and the raw
+    little-endian bytes; writing it piece by piece lets the folder digest and flush the file while it is written,
+    which ``safetensors.torch.save_file`` (a path, written in one go) does not allow. Files are read back with the
+    safetensors library itself. Falls back to ``save_file`` for dtypes this writer does not know.
+    """
+    if sys.byteorder != "little" or any(t.dtype not in _SAFETENSORS_DTYPES for t in tensors.values()):
+        from safetensors.torch import save_file
+
+        save_file(dict(tensors), folder.file(name), metadata=dict(metadata))
+        return
+    header: dict[str, Any] = {}
+    laid_out = []
+    offset = 0
+    for key, tensor in tensors.items():
+        data = tensor.detach().to("cpu").contiguous()
+        size = data.numel() * data.element_size()
+        header[key] = {
+            "dtype": _SAFETENSORS_DTYPES[data.dtype],
+            "shape": list(data.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        laid_out.append(data)
+        offset += size
+    header["__metadata__"] = dict(metadata)
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # tensors start 8-byte aligned, as safetensors writes them
+    with folder.open(name) as out:
+        out.write(struct.pack("<Q", len(encoded)) + encoded)
+        for data in laid_out:
+            if data.numel():
+                out.write(memoryview(data.reshape(-1).view(torch.uint8).numpy()))
+
+
 def write_doc(folder: WriteFolder, stem: str, doc: dict[str, Any], packer: Packer) -> None:
     """Write ``STEM.json`` (``doc``, with the format and the name of the tensor file added) and, when
     ``packer`` collected tensors, ``STEM.safetensors``."""
     tensor_file = None
     if packer.tensors:
-        from safetensors.torch import save_file
-
         tensor_file = f"{stem}.safetensors"
-        # Written straight from the tensors' memory (no bytes copy of the whole file); the folder digests the
-        # file when the saver returns.
-        save_file(packer.tensors, folder.file(tensor_file), metadata={"format": "pt"})
+        write_safetensors(folder, tensor_file, packer.tensors, {"format": "pt"})
     full = {"format": FORMAT, "tensors": tensor_file, **doc}
     folder.write_text(f"{stem}.json", json.dumps(full, allow_nan=False, ensure_ascii=False))
 
@@ -267,10 +322,13 @@ def read_doc(
     from safetensors.torch import load, load_file
 
     try:
-        if mapped:
-            return doc, load_file(folder.file(tensor_file))
+        if (
+            mapped
+        ):  # digested in the background while the caller copies the weights; checked before load returns
+            return doc, load_file(folder.file(tensor_file, verify_later=True))
         return doc, load(folder.read_bytes(tensor_file))
     except SafetensorError as exc:
+        folder.finish()  # an altered file explains a parse failure best
         raise BundleIntegrityError(
             f"{folder.prefix}/{tensor_file}: not a valid safetensors file ({exc})"
         ) from None
