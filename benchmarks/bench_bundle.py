@@ -20,7 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
-ROUNDS = 3
+ROUNDS = 5
 LAYERS = 8
 WIDTH = 4096  # 8 x 4096 x 4096 float32 = 512 MiB
 
@@ -75,13 +75,14 @@ def main() -> None:
         del loaded
         target = BigNet()
 
+        def torchon_load() -> None:
+            torchon.load(bundle)
+
         save_t, save_a, load_t, load_a = [], [], [], []
         for _ in range(ROUNDS):
             save_t.append(timed(lambda: torchon.save(model, bundle)))
             save_a.append(timed(lambda: safetensors.torch.save_file(state, anchor_st)))
-            holder: list[object] = []
-            load_t.append(timed(lambda: holder.append(torchon.load(bundle))))
-            holder.clear()
+            load_t.append(timed(torchon_load))
             load_a.append(timed(lambda: target.load_state_dict(torch.load(anchor_pt, weights_only=True))))
 
     st, sa = statistics.median(save_t), statistics.median(save_a)

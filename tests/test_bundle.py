@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import textwrap
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,9 @@ def test_saving_over_a_bundle_replaces_it_and_leaves_no_temporary_folders(cp, tm
     trainer.done = 9
     torchon.save(trainer, tmp_path / "b")
     assert torchon.load(tmp_path / "b").done == 9
+    deadline = time.monotonic() + 10  # the old bundle is deleted in the background
+    while sorted(p.name for p in tmp_path.iterdir()) != ["b"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     assert oct((tmp_path / "b").stat().st_mode & 0o777) != "0o700"
 

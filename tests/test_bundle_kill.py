@@ -64,5 +64,8 @@ def test_kill_during_save_leaves_the_old_or_the_new_bundle(corpus_manager, tmp_p
     assert interrupted >= 5, f"only {interrupted} of 20 kills landed inside a save"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "bundle"]
     torchon.save(Blob(completed + 1, size=10), dest)  # the next save clears what killed saves left behind
+    deadline = time.monotonic() + 10  # the replaced bundle itself is deleted in the background
+    while [p.name for p in tmp_path.iterdir()] != ["bundle"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"], leftovers
     assert torchon.load(dest).version == completed + 1

@@ -14,6 +14,7 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 __all__ = ["PublishError", "fsync_dir", "publish", "recover", "staging_dir"]
@@ -93,7 +94,9 @@ def publish(staging: Path, dest: Path) -> None:
     if not dest.exists():
         os.rename(staging, dest)
     elif _exchange(staging, dest):
-        shutil.rmtree(staging, ignore_errors=True)  # it now holds the old bundle
+        # ``staging`` now holds the old bundle. Deleting a large one takes a while; the caller need not wait (the
+        # thread is not a daemon, so the process finishes it before exiting; if killed, the next save does).
+        threading.Thread(target=shutil.rmtree, args=(staging,), kwargs={"ignore_errors": True}).start()
     else:
         aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
         os.rename(dest, aside / "bundle")
