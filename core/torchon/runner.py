@@ -1,7 +1,8 @@
 """What ``torchon run`` does: load, pick the output folder, build, set up, run, tear down, record.
 
 An output folder holds ``config.yaml`` (the config as run), ``run.json`` (what ran, with which plugins and
-extensions, how it ended), ``logs/run.log`` and ``metrics.jsonl``.
+extensions, how it ended), ``torchon.lock`` (what the extensions resolved to and which distributions the run's
+classes came from; see :mod:`torchon.lock`), ``logs/run.log`` and ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 
 from torchon import __version__
 from torchon.component import Component, Context
-from torchon.config import Built, Config, ConfigError, load_config
+from torchon.config import Built, Config, ConfigError, Mark, load_config
 from torchon.env import get_env, set_env
 from torchon.errors import RunFailed
+from torchon.lock import LOCK_FILE, Lock, LockError
 
 __all__ = ["OutputError", "choose_output_dir", "run_config"]
 
@@ -125,6 +127,17 @@ def _build(config: Config) -> Built:
     return built
 
 
+def _check_lock(lock: Lock, current: Lock, config: Config) -> None:
+    """Refuse to run when what is installed differs from what ``lock`` records, saying what differs."""
+    differences = lock.differences(current)
+    if differences:
+        raise ConfigError(
+            f"what is installed differs from the lock {lock.source}: " + "; ".join(differences),
+            Mark(config.filename, 1, 1),
+            fix="install the versions the lock lists (pip install 'NAME==VERSION'), or run without --locked",
+        )
+
+
 def run_config(
     config_path: str | Path,
     *,
@@ -132,14 +145,28 @@ def run_config(
     resume: bool = False,
     force: bool = False,
     debug: bool = False,
+    install_extensions: bool = False,
+    locked: str | Path | None = None,
 ) -> int:
     """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config).
 
-    A config that cannot be loaded or built writes nothing, so fixing it and running again needs no --force.
+    ``install_extensions`` lets git and PyPI extensions be installed; ``locked`` is a lock file whose extensions
+    are installed exactly, and whose distributions must be the installed ones. A config that cannot be loaded or
+    built writes nothing, so fixing it and running again needs no --force.
     """
     previous_env = get_env()
+    lock: Lock | None = None
+    if locked is not None:
+        try:
+            lock = Lock.read(locked)
+        except LockError as exc:
+            print(f"torchon: error: {exc}", file=sys.stderr)
+            return 2
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, install=install_extensions, locked=lock)
+        run_lock = Lock.from_config(config)
+        if lock is not None:
+            _check_lock(lock, run_lock, config)
         set_env(config.environment(previous_env).replace(config_path=str(Path(config_path).resolve())))
         built = _build(config)
     except ConfigError as exc:
@@ -159,6 +186,7 @@ def run_config(
     set_env(env)
     handlers = _configure_logging(out, env.debug)
     (out / "config.yaml").write_text(config.text, encoding="utf-8")
+    run_lock.write(out / LOCK_FILE)
     record: dict[str, Any] = {
         "config": str(config_path),
         "output": str(out),

@@ -8,6 +8,14 @@ from torchon.registry import ResolverRegistry
 
 @hookimpl
 def torchon_register_resolvers(resolvers: ResolverRegistry) -> None:
-    resolvers.add("local", "torchon.extensions:LocalResolver", help="a folder or .py file on this machine")
-    resolvers.add("git", "torchon.extensions:GitResolver", help="a git repository URL")
-    resolvers.add("pypi", "torchon.extensions:PypiResolver", help="a PyPI requirement such as pkg==1.0")
+    resolvers.add(
+        "local", "torchon.extensions.local:LocalResolver", help="a folder or .py file on this machine"
+    )
+    resolvers.add(
+        "git", "torchon.extensions.git:GitResolver", help="a git repository, cloned into torchon's cache"
+    )
+    resolvers.add(
+        "pypi",
+        "torchon.extensions.pypi:PypiResolver",
+        help="a PyPI requirement such as pkg==1.0, installed with pip",
+    )

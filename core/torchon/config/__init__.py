@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from torchon.component import Component
     from torchon.env import Environment
     from torchon.extensions import ExtensionSpec, ResolvedExtension
+    from torchon.lock import Lock
     from torchon.plugins import PluginManager
 
 __all__ = ["Built", "Config", "ConfigError", "Mark", "load_config", "loads"]
 
-ENVIRONMENT_FIELDS = ("extensions", "resources", "debug")
+ENVIRONMENT_FIELDS = ("extensions", "resources", "debug", "install")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Config:
     resolved: list[ResolvedExtension] = field(default_factory=list)
     resources: dict[str, str] = field(default_factory=dict)
     debug: bool = False
+    install: bool = False  # the header's `install: true`: as if --install-extensions were given
 
     def build(self) -> Built:
         """Build the objects. Errors raised while constructing them carry the position of their tag."""
@@ -78,11 +80,13 @@ def load_config(
     manager: PluginManager | None = None,
     install: bool = False,
     untrusted: bool = False,
+    locked: Lock | None = None,
 ) -> Config:
     """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors).
 
     ``untrusted`` is for configs that come from elsewhere (a bundle's): local-path extensions are not imported
-    from where the config says, and extension classes must be torchon components.
+    from where the config says, and extension classes must be torchon components. ``install`` lets git and PyPI
+    extensions be installed; ``locked`` (a :class:`torchon.lock.Lock`) installs them exactly as it records.
     """
     from torchon.config.resolve import Resolver
     from torchon.config.validate import validate
@@ -118,7 +122,9 @@ def load_config(
         config = Config(root, filename, text)
         if header is not None:
             _read_header(config, header, base_dir)
-        _resolve_extensions(config, manager, install, untrusted)
+        if locked is not None:  # --locked: install exactly what the lock records
+            config.extensions = locked.pin(config.extensions, filename)
+        _resolve_extensions(config, manager, install or config.install, untrusted)
         Resolver(manager, [e.name for e in config.extensions], components_only=untrusted).resolve(root)
         if root.kind == "value":
             raise ConfigError(
@@ -195,6 +201,14 @@ def _read_header(config: Config, header: Any, base_dir: Path) -> None:
                 fix="write debug: true",
             )
         config.debug = debug
+        install = fields.get("install", False)
+        if not isinstance(install, bool):
+            raise ConfigError(
+                "!Environment's install must be true or false",
+                header.arg_mark("install"),
+                fix="write install: true to install missing extensions (as --install-extensions does)",
+            )
+        config.install = install
     elif isinstance(header, CMap):
         extensions = header
     else:

@@ -1,0 +1,180 @@
+"""Extensions named in a config header: what a spec is, what it resolved to, and the resolver interface.
+
+A header line ``my_ext: SPEC`` declares that module ``my_ext`` provides classes the config uses as
+``!my_ext.Name``. The spec is a local path, a git URL or a PyPI requirement; each kind is handled by a resolver
+registered through ``torchon_register_resolvers`` (the kernel registers all three, in :mod:`.local`, :mod:`.git`
+and :mod:`.pypi`). ``KIND+SPEC`` picks a resolver explicitly.
+
+This module holds only the cheap, shared types; the resolvers (and GitPython, pip) are imported when a header
+uses their kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torchon.config.errors import Mark
+
+__all__ = [
+    "ExtensionError",
+    "ExtensionResolver",
+    "ExtensionSpec",
+    "GitResolver",
+    "LocalResolver",
+    "PypiResolver",
+    "ResolvedExtension",
+    "classify_spec",
+    "module_names_in",
+]
+
+_KIND_PREFIX = re.compile(r"^([a-z][a-z0-9_]*)\+(.+)$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*$")
+# A path spec ending in ``.git`` (optionally ``@ref`` / ``#subdirectory=...`` after it) names a repository.
+_GIT_PATH = re.compile(r"\.git/?(@[^/#]+(/[^/#]+)*)?(#.*)?$")
+
+_LAZY = {
+    "LocalResolver": "torchon.extensions.local",
+    "GitResolver": "torchon.extensions.git",
+    "PypiResolver": "torchon.extensions.pypi",
+}
+
+
+class ExtensionError(Exception):
+    """An extension cannot be made available; ``fix`` says how to make it so."""
+
+    def __init__(self, what: str, *, fix: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class ExtensionSpec:
+    """One header line.
+
+    ``locked`` is the entry of a lock file this extension must be installed exactly as (``--locked``), or None.
+    """
+
+    name: str
+    spec: str
+    kind: str
+    target: str  # the spec without a ``KIND+`` prefix
+    base_dir: Path = field(default_factory=Path.cwd)
+    mark: Mark | None = None
+    locked: Mapping[str, Any] | None = None
+
+    def with_lock(self, entry: Mapping[str, Any] | None) -> ExtensionSpec:
+        return dataclasses.replace(self, locked=entry)
+
+
+@dataclass(frozen=True)
+class ResolvedExtension:
+    """What a spec resolved to, as recorded in the run's lock.
+
+    ``path``: where a local (or plain-package git) extension is imported from; ``commit``: the git commit;
+    ``version`` / ``distribution``: the installed distribution providing the module, when there is one;
+    ``url`` / ``ref`` / ``subdirectory``: a git spec taken apart.
+    """
+
+    name: str
+    kind: str
+    spec: str
+    path: str | None = None
+    version: str | None = None
+    commit: str | None = None
+    distribution: str | None = None
+    url: str | None = None
+    ref: str | None = None
+    subdirectory: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def classify_spec(spec: str) -> tuple[str, str]:
+    """(kind, target) of a spec: ``local``, ``git``, ``pypi``, or the kind of an explicit ``KIND+`` prefix."""
+    spec = spec.strip()
+    m = _KIND_PREFIX.match(spec)
+    if m and not spec.startswith(("http+", "https+")):
+        return m.group(1), m.group(2)
+    if spec.startswith(("./", "../", "/", "~", ".\\", "..\\")) or spec in (".", ".."):
+        return ("git" if _GIT_PATH.search(spec) else "local"), spec
+    if "://" in spec or spec.startswith("git@") or spec.endswith(".git") or _GIT_PATH.search(spec):
+        return "git", spec
+    if os.sep in spec or "/" in spec:
+        return "local", spec
+    return "pypi", spec
+
+
+def module_names_in(folder: Path) -> list[str]:
+    """Top-level modules a folder provides (packages and ``.py`` files), also under ``src/``."""
+    names: set[str] = set()
+    for base in (folder, folder / "src"):
+        if not base.is_dir():
+            continue
+        for child in base.iterdir():
+            if child.is_dir() and (child / "__init__.py").is_file() and _MODULE_NAME.match(child.name):
+                names.add(child.name)
+            elif (
+                child.suffix == ".py"
+                and _MODULE_NAME.match(child.stem)
+                and child.stem not in ("setup", "conftest", "noxfile")
+            ):
+                names.add(child.stem)
+    return sorted(names)
+
+
+def has_project_file(folder: Path) -> bool:
+    """Whether ``folder`` is a pip-installable project (``pyproject.toml`` or ``setup.py``)."""
+    return (folder / "pyproject.toml").is_file() or (folder / "setup.py").is_file()
+
+
+def key_mismatch(name: str, spec: str, what: str, provided: list[str]) -> ExtensionError:
+    """The error for a header key that is not the module the extension provides."""
+    listing = ("modules " + ", ".join(provided)) if provided else "no importable modules"
+    return ExtensionError(
+        f"extension {name!r}: {what} provides {listing}, not {name!r}",
+        fix="the header key must be the top-level module the extension provides"
+        + (f"; write `{provided[0]}: {spec}`" if len(provided) == 1 else ""),
+    )
+
+
+def import_extension(name: str) -> None:
+    """Import an extension's module, turning its failure into an :class:`ExtensionError`."""
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        raise ExtensionError(
+            f"extension {name!r} failed to import: {type(exc).__name__}: {exc}",
+            fix="fix the error in the extension's code (run with --debug for the traceback)",
+        ) from exc
+
+
+class ExtensionResolver(ABC):
+    """Makes one kind of extension importable. ``install`` is whether the user allowed installing."""
+
+    def __init__(self, *, install: bool = False) -> None:
+        self.install = install
+
+    @abstractmethod
+    def resolve(self, ext: ExtensionSpec) -> ResolvedExtension:
+        """Make ``ext.name`` importable and say what it resolved to; raise :class:`ExtensionError` if not.
+
+        When ``ext.locked`` is set, install exactly what it records (a commit, a version) or raise saying what
+        differs.
+        """
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'torchon.extensions' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,142 @@
+"""Local extensions: a ``.py`` file, a package folder, or a folder holding the package (directly or in ``src/``).
+
+By default the module is put on the import path for this run, nothing is installed. With
+``--install-extensions``, a folder that is a project (``pyproject.toml`` or ``setup.py``) is installed editable
+with pip instead, so its dependencies and its entry points (a plugin it carries) come with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from torchon.extensions import (
+    ExtensionError,
+    ExtensionResolver,
+    ExtensionSpec,
+    ResolvedExtension,
+    has_project_file,
+    import_extension,
+    key_mismatch,
+    module_names_in,
+)
+
+__all__ = ["LocalResolver", "put_on_path"]
+
+
+def _already_imported_elsewhere(name: str, location: Path) -> str | None:
+    module = sys.modules.get(name)
+    if module is None:
+        return None
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return None
+    try:
+        Path(file).resolve().relative_to(location.resolve())
+        return None
+    except ValueError:
+        return file
+
+
+def _load_from_file(name: str, file: Path, search: list[str] | None) -> None:
+    other = _already_imported_elsewhere(name, file.parent)
+    if other:
+        raise ExtensionError(
+            f"extension {name!r}: a different module {name!r} is already imported from {other}",
+            fix="rename the extension's module, or uninstall the other one",
+        )
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, file, submodule_search_locations=search)
+    if spec is None or spec.loader is None:
+        raise ExtensionError(
+            f"extension {name!r}: cannot load {file}", fix="check the file is a Python module"
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ExtensionError(
+            f"extension {name!r} failed to import: {type(exc).__name__}: {exc}",
+            fix="fix the error in the extension's code (run with --debug for the traceback)",
+        ) from exc
+
+
+def put_on_path(name: str, spec: str, path: Path, what: str) -> None:
+    """Make module ``name`` importable from ``path``: a ``.py`` file, a package, or a folder holding it."""
+    if path.is_file():
+        if path.suffix != ".py":
+            raise ExtensionError(
+                f"extension {name!r}: {what} is a file but not a Python module",
+                fix="point at a .py file, a package folder, or a folder holding the package",
+            )
+        _load_from_file(name, path, None)
+        return
+    if (path / "__init__.py").is_file():
+        _load_from_file(name, path / "__init__.py", [str(path)])
+        return
+    root = next(
+        (
+            base
+            for base in (path, path / "src")
+            if (base / name / "__init__.py").is_file() or (base / f"{name}.py").is_file()
+        ),
+        None,
+    )
+    if root is None:
+        provided = module_names_in(path)
+        listing = ", ".join(provided) if provided else "no Python modules"
+        raise ExtensionError(
+            f"extension {name!r}: {what} has no module named {name!r} (it provides {listing})",
+            fix="the header key must be the top-level module the extension provides"
+            + (f"; write `{provided[0]}: {spec}`" if len(provided) == 1 else ""),
+        )
+    other = _already_imported_elsewhere(name, root)
+    if other:
+        raise ExtensionError(
+            f"extension {name!r}: a different module {name!r} is already imported from {other}",
+            fix="rename the extension's package, or uninstall the other one",
+        )
+    if str(root) in sys.path:  # first, so it wins over another copy put on the path earlier in this process
+        sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    import_extension(name)
+
+
+class LocalResolver(ExtensionResolver):
+    """A folder or file on this machine: put on the import path, or installed editable when allowed."""
+
+    def resolve(self, ext: ExtensionSpec) -> ResolvedExtension:
+        path = (ext.base_dir / os.path.expanduser(ext.target)).resolve()
+        if not path.exists():
+            raise ExtensionError(
+                f"extension {ext.name!r}: path {ext.target!r} does not exist (looked at {path})",
+                fix="give a path relative to the config file's folder, or an absolute path",
+            )
+        if self.install and path.is_dir() and has_project_file(path):
+            return self._install_editable(ext, path)
+        put_on_path(ext.name, ext.spec, path, repr(ext.target))
+        return ResolvedExtension(ext.name, "local", ext.spec, path=str(path))
+
+    def _install_editable(self, ext: ExtensionSpec, path: Path) -> ResolvedExtension:
+        from torchon.extensions.pip import installed_for_module, pip_install
+
+        provided = module_names_in(path)
+        if provided and ext.name not in provided:
+            raise key_mismatch(ext.name, ext.spec, repr(ext.target), provided)
+        current = installed_for_module(ext.name)
+        if not (current and current.editable and current.source_dir == path):
+            pip_install(["--editable", str(path)], what=f"{path} (editable)", name=ext.name)
+            current = installed_for_module(ext.name)
+        if current is None:
+            raise key_mismatch(ext.name, ext.spec, repr(ext.target), module_names_in(path))
+        import_extension(ext.name)
+        return ResolvedExtension(
+            ext.name, "local", ext.spec, path=str(path), version=current.version, distribution=current.name
+        )
