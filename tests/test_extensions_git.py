@@ -8,7 +8,6 @@ run in-process and install nothing into the environment (the pip-installed kind 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ import pytest
 
 from torchon.config import ConfigError, load_config
 from torchon.runner import run_config
+
+from .e2e.conftest import GitRepo
 
 EXT = """\
 import json
@@ -35,34 +36,12 @@ class Thing(torchon.Runnable):
 """
 
 
-class Repo:
-    """A git repository driven with the git command line, as a user's would be."""
+class Repo(GitRepo):
+    """A git repository of one plain package, as a user's would be."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        env = {
-            **os.environ,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.org",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.org",
-        }
-        return subprocess.run(
-            ["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    def commit(self, value: str, *, folder: str = "pkgs/gext") -> str:
+    def commit(self, value: str, *, folder: str = "pkgs/gext") -> str:  # type: ignore[override]
         """Commit a plain package whose VALUE is ``value``; returns the commit's SHA."""
-        target = self.path / folder
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "__init__.py").write_text(EXT.format(value=value))
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", value)
-        return self.git("rev-parse", "HEAD")
+        return super().commit({f"{folder}/__init__.py": EXT.format(value=value)}, value)
 
 
 @pytest.fixture

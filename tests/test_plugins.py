@@ -44,6 +44,15 @@ GOOD = """
 """
 
 
+CLASH = """
+    from torchon import hookimpl
+
+    @hookimpl
+    def torchon_register_tags(tags):
+        tags.add("Gadget", "clashplug_mod:Other")
+"""
+
+
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     site = tmp_path / "site"
@@ -111,20 +120,7 @@ def test_dash_p_unknown_plugin_is_an_error_naming_the_installed_ones(site: Path)
 
 
 def test_two_plugins_registering_one_tag_is_an_error_naming_both_distributions(site: Path) -> None:
-    make_dist(
-        site,
-        "clashplug",
-        "3.1",
-        "clash",
-        "clashplug_mod",
-        """
-        from torchon import hookimpl
-
-        @hookimpl
-        def torchon_register_tags(tags):
-            tags.add("Gadget", "clashplug_mod:Other")
-        """,
-    )
+    make_dist(site, "clashplug", "3.1", "clash", "clashplug_mod", CLASH)
     manager = PluginManager.from_options(environ={})
     with pytest.raises(PluginConflictError) as info:
         manager.check_conflicts()
@@ -258,20 +254,7 @@ def test_dash_p_module_that_fails_to_import_is_recorded_not_raised(tmp_path: Pat
 
 
 def test_a_tag_clash_stops_a_run_with_a_config_error(site: Path, tmp_path: Path, capsys) -> None:
-    make_dist(
-        site,
-        "clashplug",
-        "3.1",
-        "clash",
-        "clashplug_mod",
-        """
-        from torchon import hookimpl
-
-        @hookimpl
-        def torchon_register_tags(tags):
-            tags.add("Gadget", "clashplug_mod:Other")
-        """,
-    )
+    make_dist(site, "clashplug", "3.1", "clash", "clashplug_mod", CLASH)
     from torchon.plugins import set_manager
     from torchon.runner import run_config
 
