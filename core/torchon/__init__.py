@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "Storage": "torchon.storage",
     "save": "torchon.bundle.save",
     "load": "torchon.bundle.load",
+    "fetch_artifacts": "torchon.bundle.artifacts",
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Saver",
     "Storage",
     "__version__",
+    "fetch_artifacts",
     "get_env",
     "hookimpl",
     "load",
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from torchon.bundle.artifacts import fetch_artifacts
     from torchon.bundle.load import load
     from torchon.bundle.save import save
     from torchon.component import Component, Context, Partial, Runnable

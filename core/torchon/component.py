@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Component", "Context", "Partial", "Runnable", "init_signature"]
 
 T = TypeVar("T")
+C = TypeVar("C", bound="Component")
 
 _signatures: dict[type, inspect.Signature] = {}
 
@@ -109,6 +110,34 @@ class Component:
 
         return dump_yaml(self)
 
+    @classmethod
+    def load_from_path(cls: type[C], path: str, *, trust: bool = False) -> C:
+        """Load a saved bundle (a folder or any storage URI), or the newest bundle a run saved under its output
+        folder, as an object of this class: the top object if it is one, else the one object of this class in it.
+
+        A config uses it as a factory: ``model: !my_ext.Model.load_from_path {path: s3://bucket/model}``.
+        """
+        from torchon.bundle.load import load
+
+        local = Path(path)
+        if "://" not in path and (local / "run.json").is_file() and not (local / "manifest.json").is_file():
+            bundles = sorted(local.rglob("manifest.json"), key=lambda p: p.stat().st_mtime)
+            if not bundles:
+                raise FileNotFoundError(
+                    f"{path} is a run's output but holds no bundle (saved with torchon.save)"
+                )
+            path = str(bundles[-1].parent)
+        top = load(path, trust=trust)
+        found: list[Any] = []
+        _find_instances(top, cls, found, set())
+        if len(found) != 1:
+            what = "no" if not found else f"{len(found)}"
+            raise TypeError(
+                f"{path} holds {what} {cls.__qualname__} objects (its top object is a {type(top).__qualname__}); "
+                f"load_from_path needs exactly one"
+            )
+        return found[0]  # type: ignore[no-any-return]
+
     # -- state -----------------------------------------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
@@ -142,6 +171,23 @@ class Component:
 
     def teardown(self) -> None:
         """Release what :meth:`setup` acquired. Called once after the work, even when it failed."""
+
+
+def _find_instances(obj: Any, cls: type, found: list[Any], seen: set[int]) -> None:
+    """Objects of ``cls`` in a component tree, by way of the arguments each component was built with."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, cls):
+        found.append(obj)
+        return
+    values: Any = obj.get_config().values() if isinstance(obj, Component) else ()
+    if isinstance(obj, Mapping):
+        values = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    for value in values:
+        _find_instances(value, cls, found, seen)
 
 
 class Runnable(Component):

@@ -233,6 +233,9 @@ def load(uri: str | os.PathLike[str], *, trust: bool = False, path: str | None =
             with ExitStack() as stack:  # open until restored: savers may defer work the restore makes moot
                 for saver_cls in contexts:
                     stack.enter_context(saver_cls.build_context())
+                from torchon.bundle.artifacts import loading  # !artifact means this bundle's copy
+
+                stack.enter_context(loading(folder, files, where, keep=split_scheme(uri)[0] != "file"))
                 builder.build(nodes[start])
                 result = builder.built(nodes[path or ""])
                 for node, cls, refs in plans:

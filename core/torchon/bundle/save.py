@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -209,23 +210,56 @@ class _Writer:
             fsync_dir(folder)
 
 
-def _write_bundle(obj: Any, staging: Path) -> None:
+def _declared(requirements: Iterable[str]) -> dict[str, str]:
+    """Extra requirements (``"scikit-learn>=1.3"``) as installed here: ``{distribution: version}``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found: dict[str, str] = {}
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise SaveError(f"requirement {text!r} is not a valid requirement: {exc}") from None
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:
+            raise SaveError(f"requirement {text!r} is not installed here; install it, or drop it") from None
+        if req.specifier and not req.specifier.contains(have, prereleases=True):
+            raise SaveError(f"requirement {text!r} is not met: {req.name} {have} is installed")
+        found[req.name] = have
+    return found
+
+
+def _write_bundle(obj: Any, staging: Path, requirements: Iterable[str] = ()) -> None:
     try:
         dumped = dump_tree(obj)
     except DumpError as exc:
         raise SaveError(str(exc)) from exc
     writer = _Writer(staging)
+    writer.requirements.update(_declared(requirements))
+    if dumped.artifacts:  # files named with !artifact travel in the bundle: see torchon.bundle.artifacts
+        from torchon.bundle import artifacts
+
+        try:
+            artifacts.carry_into(dumped.artifacts, staging, writer.files)
+        except (OSError, ValueError) as exc:
+            raise SaveError(str(exc)) from exc
+        writer.requirements.update(artifacts.requirements())
     writer.write_file("config.yaml", emit_yaml(dumped.tree, _header(dumped.tags)).encode("utf-8"))
     for path, node_obj in reversed(dumped.nodes):  # enclosing objects first, so nothing is saved twice
         writer.write_node(path, node_obj)
     writer.write_manifest()
 
 
-def save(obj: Any, uri: str | os.PathLike[str]) -> str:
+def save(obj: Any, uri: str | os.PathLike[str], *, requirements: Iterable[str] = ()) -> str:
     """Save ``obj`` (a component tree) as a bundle at ``uri`` and return the URI.
 
     A local save replaces an existing bundle at ``uri`` in one step; an interrupted save leaves the previous
-    bundle (or nothing) there, never part of one.
+    bundle (or nothing) there, never part of one. ``requirements`` declares distributions the bundle needs beyond
+    those of its classes and savers (``"scikit-learn>=1.3"``): each must be installed (and match), and is
+    recorded with its installed version, so loading names it when it is missing.
     """
     uri = os.fspath(uri)
     scheme, _ = split_scheme(uri)
@@ -233,7 +267,7 @@ def save(obj: Any, uri: str | os.PathLike[str]) -> str:
         dest = LocalStorage.local_path(uri).absolute()
         staging = staging_dir(dest)
         try:
-            _write_bundle(obj, staging)
+            _write_bundle(obj, staging, requirements)
             publish(staging, dest)
         finally:
             if staging.exists():
@@ -243,6 +277,6 @@ def save(obj: Any, uri: str | os.PathLike[str]) -> str:
     with tempfile.TemporaryDirectory(prefix="torchon-bundle-") as tmp:
         folder = Path(tmp) / "bundle"
         folder.mkdir()
-        _write_bundle(obj, folder)
+        _write_bundle(obj, folder, requirements)
         backend.upload(folder, uri)
     return uri

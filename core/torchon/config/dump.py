@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any, NamedTuple
 
@@ -90,6 +91,7 @@ class _Converter:
             tuple[str, Any]
         ] = []  # (path text, object) of every object with a tag, first place only
         self.tags: set[str] = set()
+        self.artifacts: list[tuple[Any, _Tagged]] = []  # (artifact, its entry): a bundle carries the files
 
     def _tagged(self, tag: str, value: Any, obj: Any, path: list[tuple[str, Any]]) -> _Tagged:
         self.tags.add(tag)
@@ -106,6 +108,12 @@ class _Converter:
         return _Link(_path_text(target[common:]))
 
     def convert(self, obj: Any, path: list[tuple[str, Any]]) -> Any:
+        if isinstance(obj, str) and type(obj) is not str:  # !artifact values: see torchon.bundle.artifacts
+            from torchon.bundle.artifacts import Artifact
+
+            if isinstance(obj, Artifact):
+                self.artifacts.append((obj, _Tagged("artifact", obj.uri)))
+                return self.artifacts[-1][1]
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
         if isinstance(obj, PurePath):
@@ -154,13 +162,14 @@ class Dumped(NamedTuple):
     tree: Any
     nodes: list[tuple[str, Any]]
     tags: set[str]
+    artifacts: Sequence[tuple[Any, Any]] = ()  # (Artifact, its entry in the tree: .value names the file)
 
 
 def dump_tree(obj: Any) -> Dumped:
     """Convert ``obj`` for :func:`emit_yaml`, recording every tagged object and tag (bundles save their state)."""
     converter = _Converter()
     tree = converter.convert(obj, [])
-    return Dumped(tree, converter.nodes, converter.tags)
+    return Dumped(tree, converter.nodes, converter.tags, converter.artifacts)
 
 
 def dump_yaml(obj: Any, header: dict[str, str] | None = None) -> str:

@@ -48,7 +48,8 @@ def _is_factory(cls: type, name: str) -> bool:
     """A classmethod or staticmethod of ``cls``, other than the hooks torchon's base classes define."""
     from torchon.component import Runnable
 
-    if hasattr(Runnable, name):
+    # load_from_path is the one factory every component has (Component.load_from_path)
+    if hasattr(Runnable, name) and name != "load_from_path":
         return False
     try:
         attr = inspect.getattr_static(cls, name)

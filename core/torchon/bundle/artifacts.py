@@ -1,0 +1,234 @@
+"""Artifacts: files and folders a config names with ``!artifact URI``, fetched to a local path before the object
+that receives them is built, and carried inside every bundle the object is saved in.
+
+- ``!artifact ./vocab.txt`` or ``!artifact s3://bucket/weights.npy`` builds an :class:`Artifact`: a ``str``
+  holding a local path (so ``open()``, ``numpy.load()`` and ``Path()`` take it as is) that remembers its source
+  URI. Local files are used where they are (relative paths are relative to the config being run); remote ones
+  are downloaded into the cache (``TORCHON_CACHE_DIR``, else ``~/.cache/torchon``) under their BLAKE3 digest.
+- Saving copies each artifact into the bundle's ``artifacts/`` (listed in the manifest with its digest, like
+  every file) and writes ``!artifact artifacts/NAME`` in ``config.yaml``.
+- Loading verifies each artifact's files against their digests and passes the loaded bundle's copies (for a
+  bundle that had to be downloaded: the cache's, since the download is removed after loading).
+
+:func:`fetch_artifacts` gives ``{key: Artifact}`` for ``URI/key``, to build a class model by hand
+(``Model(torchon.fetch_artifacts("s3://bucket/run-7", ["weights"]))``) and test it locally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from torchon.bundle.files import DIGEST, BundleIntegrityError, FileRecord, digest_file
+
+__all__ = [
+    "ARTIFACTS",
+    "Artifact",
+    "artifact",
+    "cache_dir",
+    "carry_into",
+    "fetch",
+    "fetch_artifacts",
+    "loading",
+    "requirements",
+]
+
+ARTIFACTS = "artifacts"
+
+
+class Artifact(str):
+    """A local path to an artifact's file or folder; :attr:`uri` is where it came from."""
+
+    uri: str
+
+    def __new__(cls, path: str | os.PathLike[str], uri: str | None = None) -> Artifact:
+        self = super().__new__(cls, os.fspath(path))
+        self.uri = uri if uri is not None else os.fspath(path)
+        return self
+
+    @property
+    def path(self) -> Path:
+        return Path(self)
+
+    def __repr__(self) -> str:
+        return f"Artifact({str(self)!r}, uri={self.uri!r})"
+
+    def __reduce__(self) -> Any:
+        return (Artifact, (str(self), self.uri))
+
+
+def cache_dir() -> Path:
+    """Where remote artifacts are kept: ``TORCHON_CACHE_DIR/artifacts``, else ``~/.cache/torchon/artifacts``."""
+    base = os.environ.get("TORCHON_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torchon"
+    )
+    return Path(base) / ARTIFACTS
+
+
+def _tree_digest(root: Path) -> str:
+    """One digest for a file, or for a folder (over its files' relative names and digests)."""
+    from torchon.bundle.files import digest_bytes
+
+    if root.is_file():
+        return digest_file(root)
+    lines = [
+        f"{p.relative_to(root).as_posix()}\0{digest_file(p)}" for p in sorted(root.rglob("*")) if p.is_file()
+    ]
+    return digest_bytes("\n".join(lines).encode("utf-8"))
+
+
+def _into_cache(local: Path, name: str) -> Path:
+    """Move a downloaded file or folder into the cache under its digest; return its place there."""
+    final = cache_dir() / _tree_digest(local) / name
+    if not final.exists():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(local, final)
+        except OSError:  # another process put it there first, or a different filesystem
+            if not final.exists():
+                shutil.move(str(local), final)
+    return final
+
+
+def fetch(uri: str, *, base: Path | None = None) -> Artifact:
+    """A local path for the file or folder at ``uri``: local paths as they are, others downloaded to the cache."""
+    from torchon.storage import LocalStorage, split_scheme, storage_for
+
+    uri = os.fspath(uri)
+    scheme, rest = split_scheme(uri)
+    if scheme == "file":
+        path = LocalStorage.local_path(uri)
+        if not path.is_absolute():
+            path = (base or Path.cwd()) / path
+        if not path.exists():
+            raise FileNotFoundError(f"artifact {uri}: no such file or folder ({path})")
+        return Artifact(path.resolve(), uri)
+    name = PurePosixPath(rest.rstrip("/")).name or "artifact"
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=cache) as tmp:
+        local = storage_for(uri).download(uri, Path(tmp) / name)
+        return Artifact(_into_cache(local, name), uri)
+
+
+def fetch_artifacts(uri: str, keys: Iterable[str]) -> dict[str, Artifact]:
+    """``{key: local path}`` for each ``URI/key``: the dict a class model's ``__init__(self, artifacts)`` takes."""
+    root = os.fspath(uri).rstrip("/")
+    return {key: fetch(f"{root}/{key}") for key in keys}
+
+
+# -- loading a bundle ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Loading:
+    folder: Path
+    files: Mapping[str, FileRecord]
+    where: str
+    keep: bool  # the folder is removed after loading: move artifacts into the cache
+    moved: dict[str, Path] = field(default_factory=dict)  # name in the bundle -> its place in the cache
+
+
+_loading: contextvars.ContextVar[_Loading | None] = contextvars.ContextVar("torchon_artifacts", default=None)
+
+
+@contextlib.contextmanager
+def loading(folder: Path, files: Mapping[str, FileRecord], where: str, *, keep: bool) -> Iterator[None]:
+    """While a bundle's objects are built, ``!artifact artifacts/NAME`` means that bundle's copy.
+
+    Every file under ``artifacts/`` is checked against its digest first (savers check theirs as they read).
+    """
+    for name, record in files.items():
+        if name.startswith(ARTIFACTS + "/") and digest_file(folder / name) != record[DIGEST]:
+            raise BundleIntegrityError(f"{where}: {name} does not match its {DIGEST} digest (altered)")
+    token = _loading.set(_Loading(folder, files, where, keep))
+    try:
+        yield
+    finally:
+        _loading.reset(token)
+
+
+def _from_bundle(name: str, state: _Loading) -> Artifact:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or pure.parts[0] != ARTIFACTS:
+        raise ValueError(
+            f"a bundle's artifacts must be inside it: !artifact {name} is not under {ARTIFACTS}/ "
+            "(a bundle never fetches from elsewhere when it loads)"
+        )
+    key = pure.as_posix()
+    listed = sorted(k for k in state.files if k == key or k.startswith(key + "/"))
+    if not listed:
+        raise BundleIntegrityError(f"{state.where}: {key} is not listed in the manifest")
+    local = (state.folder / key).absolute()
+    if state.keep:
+        if key not in state.moved:
+            state.moved[key] = _into_cache(local, pure.name)
+        local = state.moved[key]
+    return Artifact(local, str(local))
+
+
+def artifact(value: Any) -> Artifact:
+    """The ``!artifact URI`` value tag."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"!artifact takes a URI or path (a string), not {value!r}")
+    state = _loading.get()
+    if state is not None:
+        return _from_bundle(value, state)
+    from torchon.env import get_env
+
+    config_path = get_env().config_path
+    return fetch(value, base=Path(config_path).parent if config_path else None)
+
+
+# -- saving a bundle -----------------------------------------------------------------------------------------
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    with open(dest, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def carry_into(found: Iterable[tuple[Artifact, Any]], staging: Path, records: dict[str, FileRecord]) -> None:
+    """Copy each artifact into ``staging/artifacts/``, record its files' digests, and point its config entry
+    (an object with a ``value``, from :func:`torchon.config.dump.dump_tree`) at the copy."""
+    placed: dict[str, str] = {}  # local path -> name in the bundle
+    for art, entry in found:
+        source = Path(art)
+        if str(source) not in placed:
+            if not source.exists():
+                raise FileNotFoundError(f"artifact {art.uri}: its local copy {source} is gone")
+            stem, n = source.name or "artifact", 1
+            name = f"{ARTIFACTS}/{stem}"
+            while name in placed.values():
+                n += 1
+                name = f"{ARTIFACTS}/{n}-{stem}"
+            files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+            for file in files:
+                key = name if file == source else f"{name}/{file.relative_to(source).as_posix()}"
+                _copy(file, staging / key)
+                records[key] = {"size": (staging / key).stat().st_size, DIGEST: digest_file(staging / key)}
+            if not files:
+                raise ValueError(f"artifact {art.uri} is an empty folder; a bundle carries files")
+            placed[str(source)] = name
+        entry.value = placed[str(source)]
+
+
+def requirements() -> dict[str, str]:
+    """The distribution (and version) that provides ``!artifact``, which loading the bundle needs."""
+    from torchon.plugins import get_manager
+
+    manager = get_manager()
+    entry = manager.tags.get("artifact")
+    info = manager.plugins.get(entry.plugin) if entry is not None else None
+    if info is None or not getattr(info, "distribution", None) or info.distribution.startswith("("):
+        return {}
+    return {info.distribution: info.version}

@@ -1,0 +1,26 @@
+"""Entry module of the torchon-export plugin: names only. FastAPI and uvicorn are imported when `serve` runs."""
+
+from __future__ import annotations
+
+from torchon.hookspecs import hookimpl
+from torchon.registry import CommandRegistry, TagRegistry
+
+
+@hookimpl
+def torchon_register_tags(tags: TagRegistry) -> None:
+    tags.add(
+        "Exporter", "torchon_export.exporter:Exporter", help="save a component as a bundle, local or remote"
+    )
+    tags.add("Builder", "torchon_export.exporter:Builder", help="the seeds' name for !Exporter")
+    tags.add_value(
+        "artifact",
+        "torchon.bundle.artifacts:artifact",
+        help="a file or folder (local, s3://...) fetched to a local path and carried in bundles",
+    )
+
+
+@hookimpl
+def torchon_register_commands(commands: CommandRegistry) -> None:
+    commands.add(
+        "serve", "torchon_export.serve_cmd:ServeCommand", help="serve a bundle's predict() over HTTP"
+    )
