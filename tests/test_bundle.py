@@ -354,6 +354,15 @@ def test_missing_requirements_are_named_with_their_version(bundle: Path) -> None
         torchon.load(bundle)
 
 
+def test_mismatched_requirement_versions_are_reported(bundle: Path, caplog: pytest.LogCaptureFixture) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["requirements"]["torchon"] = "0.0.1"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level("WARNING", logger="torchon.bundle"):
+        torchon.load(bundle)
+    assert f"torchon (saved with 0.0.1, installed {torchon.__version__})" in caplog.text
+
+
 def test_a_class_missing_from_the_environment_names_what_to_install(bundle: Path) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["nodes"][0].update(

@@ -8,6 +8,7 @@ components. Each file is verified against its digest as it is read, once.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ from torchon.config import ConfigError, load_config
 from torchon.config.nodes import CList, CMap, TagNode
 from torchon.importing import TargetImportError, import_target
 from torchon.storage import LocalStorage, split_scheme, storage_for
+
+logger = logging.getLogger("torchon.bundle")
 
 __all__ = ["BundleError", "BundleSafetyError", "BundleVersionError", "load", "local_bundle", "verify"]
 
@@ -82,12 +85,19 @@ def _check_requirements(manifest: dict[str, Any], where: str) -> None:
     """Distributions the bundle needs that are not installed, named with the version to install."""
     from importlib.metadata import PackageNotFoundError, version
 
-    missing = []
+    missing, mismatched = [], []
     for dist, wanted in manifest.get("requirements", {}).items():
         try:
-            version(dist)
+            installed = version(dist)
         except PackageNotFoundError:
             missing.append(f"{dist}=={wanted}")
+            continue
+        if isinstance(wanted, str) and installed != wanted:
+            mismatched.append(f"{dist} (saved with {wanted}, installed {installed})")
+    if mismatched:  # usually fine; said so it is the first thing to look at when something differs
+        logger.warning(
+            "%s: loading with other versions than it was saved with: %s", where, ", ".join(mismatched)
+        )
     if missing:
         raise BundleError(
             f"{where}: the bundle needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
