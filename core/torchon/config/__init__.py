@@ -51,7 +51,7 @@ class Config:
         """Build the objects. Errors raised while constructing them carry the position of their tag."""
         from torchon.config.build import Builder
 
-        builder = Builder()
+        builder = Builder(self)
         try:
             root = builder.build(self.root)
         except ConfigError as exc:
@@ -309,4 +309,12 @@ def _resolve_extensions(config: Config, manager: PluginManager, install: bool, u
 
 
 # Re-exported for plugins that walk the tree (search spaces expand variants before building).
-__all__ += ["CList", "CMap", "LinkNode", "TagNode"]
+__all__ += ["CList", "CMap", "LinkNode", "TagNode", "Unbuilt"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Unbuilt":  # lazily: torchon.config.build imports the component module
+        from torchon.config.build import Unbuilt
+
+        return Unbuilt
+    raise AttributeError(f"module 'torchon.config' has no attribute {name!r}")

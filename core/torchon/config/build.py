@@ -15,13 +15,61 @@ from torchon.config import provenance
 from torchon.config.errors import ConfigError
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "Unbuilt"]
+
+
+class Unbuilt:
+    """What a parameter annotated ``Unbuilt`` receives: its config nodes as written, not built.
+
+    The receiver builds them itself, as often as it likes: a Search builds one variant of its trial per trial,
+    with its search-space tags replaced by chosen values. ``node`` is the value as parsed (a
+    :class:`~torchon.config.nodes.TagNode`, a mapping, a list, a link or a plain value), resolved and checked
+    like the rest of the config; ``config`` is the :class:`~torchon.config.Config` it belongs to (None when the
+    tree was built without one), for error messages and for loading the same config in another process.
+    """
+
+    __slots__ = ("config", "node")
+
+    def __init__(self, node: Any, config: Any = None) -> None:
+        self.node = node
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"Unbuilt({self.node!r})"
+
+
+def _unbuilt_parameters(target: Any) -> frozenset[str]:
+    """Names of ``target``'s parameters annotated ``Unbuilt`` (or ``Unbuilt | None``)."""
+    try:
+        return _unbuilt_cache[target]
+    except (KeyError, TypeError):
+        pass
+    import types
+    import typing
+
+    from torchon.config.validate import _type_hints
+
+    def is_unbuilt(hint: Any) -> bool:
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            return any(is_unbuilt(a) for a in typing.get_args(hint))
+        return hint is Unbuilt
+
+    names = frozenset(k for k, v in _type_hints(target).items() if k != "return" and is_unbuilt(v))
+    try:
+        _unbuilt_cache[target] = names
+    except TypeError:
+        pass
+    return names
+
+
+_unbuilt_cache: dict[Any, frozenset[str]] = {}
 
 
 class Builder:
     """Builds a tree; :attr:`components` lists the components built, dependencies first."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Any = None) -> None:
+        self.config = config  # handed to the Unbuilt arguments this builder passes on
         self._memo: dict[int, Any] = {}
         self._active: set[int] = set()
         self.components: list[Component] = []
@@ -68,8 +116,21 @@ class Builder:
         return result
 
     def _build_tag(self, node: TagNode) -> Any:
-        args = [self.build(a) for a in node.args]
-        kwargs = {k: self.build(v) for k, v in node.kwargs.items()}
+        unbuilt = _unbuilt_parameters(node.target) if node.kind == "component" else frozenset()
+        if unbuilt:
+            from torchon.component import init_signature
+
+            names = [p.name for p in init_signature(node.target).parameters.values()] if node.args else []
+            args = [
+                Unbuilt(a, self.config) if i < len(names) and names[i] in unbuilt else self.build(a)
+                for i, a in enumerate(node.args)
+            ]
+            kwargs = {
+                k: Unbuilt(v, self.config) if k in unbuilt else self.build(v) for k, v in node.kwargs.items()
+            }
+        else:
+            args = [self.build(a) for a in node.args]
+            kwargs = {k: self.build(v) for k, v in node.kwargs.items()}
         if node.kind == "value":
             value = kwargs if node.form == "mapping" else (args if node.form == "sequence" else node.raw)
             return self._call(node, node.target, [value], {})
@@ -85,7 +146,9 @@ class Builder:
     def _call(self, node: TagNode, target: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         try:
             return target(*args, **kwargs)
-        except ConfigError:
+        except ConfigError as exc:
+            if exc.mark is None:  # raised by a value tag's function, which cannot know where it is written
+                exc.mark, exc.path = node.mark, exc.path or node.path or None
             raise
         except Exception as exc:
             raise ConfigError(

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any, Literal, Union
 
 from torchon.component import Partial, init_signature
+from torchon.config.build import Unbuilt
 from torchon.config.errors import ConfigError, did_you_mean
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
 
@@ -92,6 +93,8 @@ def _matches(value: Any, hint: Any) -> bool | None:
         return None
     if isinstance(value, LinkNode):
         return None
+    if hint is Unbuilt:  # the receiver builds it: anything the config language can write
+        return True
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (Union, types.UnionType):

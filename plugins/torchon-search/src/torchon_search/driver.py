@@ -1,0 +1,674 @@
+"""The search driver: asks Optuna for trials, runs them on an executor, feeds the pruner, records everything.
+
+One :class:`Driver` serves a Search (one stage) or an Experiment (stages in dependency order). A stage runs one
+Optuna study per combination of its inputs (the surviving variants of the stages it links to), each with the
+stage's sampler, pruner and budget, and keeps the best ``keep`` variants' outputs as bundles. Every trial is keyed
+by a hash of its resolved config and its inputs' keys; a trial whose ``result.json`` exists under its key is not run
+again but told to the study as it was, so a rerun of a seeded search retraces the same steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torchon.errors import RunFailed
+from torchon.executor import Executor, Task, TaskEvent, WorkerSpec
+from torchon_search.space import Dimension, describe, grid_points, suggest
+
+__all__ = ["Driver", "SearchOptions", "StageSpec", "TrialRecord"]
+
+logger = logging.getLogger("torchon.search")
+
+ALGORITHMS = ("grid", "random", "tpe", "cmaes")
+PRUNERS = {
+    "median": "MedianPruner",
+    "asha": "SuccessiveHalvingPruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+}
+SAVE_POLICIES = ("best", "all", "none")
+FINISHED = ("completed", "pruned")
+
+
+@dataclass
+class SearchOptions:
+    """How one stage is searched (the arguments of ``!Search`` less ``trial``)."""
+
+    metric: str | None = None
+    mode: str = "min"
+    algorithm: str | None = None
+    num_samples: int | None = None
+    pruner: Any = None
+    max_concurrent: int | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+    max_failures: int | None = None
+    seed: int | None = None
+    executor: str = "local"
+    checkpoint_every: int = 0
+    save: str = "best"
+
+
+@dataclass
+class StageSpec:
+    """A stage: its unbuilt tree, where that is in the config, its dimensions and the stages it links to."""
+
+    name: str
+    node: Any
+    path: list[Any]
+    base: str
+    dims: list[Dimension]
+    options: SearchOptions
+    deps: list[str] = field(default_factory=list)
+    keep: int | None = 1  # how many variants' outputs must be kept as bundles (None: all)
+    folder: str = ""  # under the run's output folder
+
+
+@dataclass
+class TrialRecord:
+    """One trial, as recorded in its ``result.json`` and the results table."""
+
+    stage: str
+    number: int
+    key: str
+    assignment: dict[str, Any]
+    params: dict[str, Any]
+    inputs: dict[str, str]
+    dir: str
+    status: str = "pending"  # pending, running, completed, pruned, failed, cached
+    steps: int = 0
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    saved: bool = False
+    seconds: float = 0.0
+    cached: bool = False
+
+    @property
+    def output(self) -> Path:
+        return Path(self.dir) / "output"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out: list[dict[str, Any]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if len(out) < upto:
+            out.append(entry)
+    return out
+
+
+def better(a: float, b: float, mode: str) -> bool:
+    return a < b if mode == "min" else a > b
+
+
+def rank(records: Sequence[TrialRecord], mode: str) -> list[TrialRecord]:
+    """Completed trials, best first (lowest first for ``min``)."""
+    done = [r for r in records if r.status == "completed" and r.value is not None and not math.isnan(r.value)]
+    return sorted(done, key=lambda r: sort_key(r, mode))
+
+
+def sort_key(record: TrialRecord, mode: str) -> float:
+    """Best first when sorted ascending: the value for ``min``, its negation for ``max``."""
+    value = record.value if record.value is not None else math.inf
+    return value if mode == "min" else -value
+
+
+class _Lane:
+    """One Optuna study: a stage's trials for one combination of its inputs."""
+
+    def __init__(self, stage: StageSpec, inputs: dict[str, TrialRecord], seed: int | None) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        opts = stage.options
+        self.stage = stage
+        self.inputs = inputs
+        algorithm = opts.algorithm or "random"
+        samplers = {
+            "grid": lambda: optuna.samplers.RandomSampler(seed=seed),
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+            "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+            "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+        }
+        self.study = optuna.create_study(
+            direction="minimize" if opts.mode == "min" else "maximize",
+            sampler=samplers[algorithm](),
+            pruner=_pruner(opts.pruner),
+        )
+        kinds = ("grid", "choice") if algorithm == "grid" else ("grid",)
+        dims = stage.dims if algorithm == "grid" else [d for d in stage.dims if d.parent is None]
+        points = grid_points(dims, kinds)
+        samples = opts.num_samples or (1 if algorithm == "grid" or not stage.dims else 10)
+        for _ in range(samples):
+            for point in points:
+                if point:
+                    self.study.enqueue_trial(point, skip_if_exists=False)
+        self.budget = samples * len(points)
+        self.asked = 0
+        self.seen: dict[str, int] = {}
+
+
+def _pruner(spec: Any) -> Any:
+    import optuna
+
+    if spec is None or spec == "none":
+        return optuna.pruners.NopPruner()
+    options: dict[str, Any] = {}
+    if isinstance(spec, Mapping):
+        options = dict(spec)
+        spec = options.pop("type", None)
+    cls = getattr(optuna.pruners, PRUNERS[str(spec)])
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise RunFailed(f"pruner {spec}: {exc}") from None
+
+
+class Driver:
+    """Runs the stages of a search or an experiment on one executor."""
+
+    def __init__(
+        self,
+        config: Any,
+        stages: list[StageSpec],
+        output_dir: Path,
+        *,
+        max_concurrent: int | None = None,
+        executor: str = "local",
+        display: Any = None,
+    ) -> None:
+        self.config = config
+        self.stages = {s.name: s for s in stages}
+        self.out = output_dir
+        self.records: dict[str, list[TrialRecord]] = {s.name: [] for s in stages}
+        self.survivors: dict[str, list[TrialRecord]] = {}
+        self.executor_name = executor
+        self.max_concurrent = max_concurrent
+        self.display = display
+        self._executor: Executor | None = None
+        self._running: dict[str, tuple[TrialRecord, Any, _Lane, dict[str, Any]]] = {}
+        self._released: set[str] = set()  # running, but done with their work: not counted against concurrency
+        self._number = 0
+
+    # -- the executor --------------------------------------------------------------------------------------
+
+    def _worker(self) -> WorkerSpec:
+        from torchon.env import get_env
+        from torchon.plugins import get_manager
+
+        plugins = tuple(
+            (name, info.module, info.distribution, info.version)
+            for name, info in get_manager().plugins.items()
+            if not info.builtin and not info.error
+        )
+        config_path = Path(self.config.filename).resolve()
+        return WorkerSpec(
+            prepare="torchon_search.trial:prepare",
+            run="torchon_search.trial:run_trial",
+            prepare_args={
+                "config_path": str(config_path),
+                "config_text": self.config.text,
+                "stages": {n: {"path": s.path, "base": s.base} for n, s in self.stages.items()},
+            },
+            env=get_env().to_dict(),
+            plugins=plugins,
+            sys_path=tuple(p for p in sys.path if p),
+        )
+
+    def _start_executor(self) -> Executor:
+        from torchon.plugins import get_manager
+
+        entry = get_manager().executors.get(self.executor_name)
+        if entry is None:
+            raise RunFailed(
+                f"executor {self.executor_name!r} is not registered (known: {', '.join(get_manager().executors.names())})"
+            )
+        cls = entry.load()
+        concurrency = self.max_concurrent or max(
+            (s.options.max_concurrent or os.cpu_count() or 1) for s in self.stages.values()
+        )
+        executor: Executor = cls(self._worker(), max_concurrent=concurrency)
+        executor.start()
+        return executor
+
+    # -- running -------------------------------------------------------------------------------------------
+
+    def run(self, order: list[str], reduce: Mapping[str, int] | None = None) -> None:
+        reduce = dict(reduce or {})
+        try:
+            for name in order:
+                stage = self.stages[name]
+                combos = self._input_combos(stage)
+                self._run_stage(stage, combos)
+                ranked = rank(self.records[name], stage.options.mode) if stage.options.metric else []
+                done = [r for r in self.records[name] if r.status == "completed"]
+                if name in reduce:
+                    k = reduce[name]
+                    if k > len(ranked):
+                        logger.warning(
+                            "reduce: stage %s keeps the best %d, but only %d of its variants completed; all %d go on",
+                            name,
+                            k,
+                            len(ranked),
+                            len(ranked),
+                        )
+                    survivors = ranked[:k]
+                else:
+                    survivors = ranked if stage.options.metric else done
+                self._ensure_saved(stage, survivors if stage.keep is None else survivors[: stage.keep])
+                self.survivors[name] = survivors
+                self._write_table(stage)
+        finally:
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
+
+    def _input_combos(self, stage: StageSpec) -> list[dict[str, TrialRecord]]:
+        """Combinations of the deps' surviving variants that agree on the variants of shared ancestors."""
+        combos: list[dict[str, TrialRecord]] = [{}]
+        for dep in stage.deps:
+            survivors = self.survivors.get(dep, [])
+            if not survivors:
+                raise RunFailed(f"stage {stage.name} needs stage {dep}, but no variant of {dep} completed")
+            combos = [{**c, dep: r} for c in combos for r in survivors]
+
+        def consistent(combo: dict[str, TrialRecord]) -> bool:
+            seen: dict[str, str] = {}
+            for name, rec in combo.items():
+                for anc, key in {**rec.inputs, name: rec.key}.items():
+                    if seen.setdefault(anc, key) != key:
+                        return False
+            return True
+
+        return [c for c in combos if consistent(c)]
+
+    def _run_stage(self, stage: StageSpec, combos: list[dict[str, TrialRecord]]) -> None:
+        opts = stage.options
+        base_seed = opts.seed
+        lanes = [
+            _Lane(stage, combo, None if base_seed is None else base_seed + i)
+            for i, combo in enumerate(combos)
+        ]
+        if self.display is not None:
+            self.display.stage(stage.name, sum(lane.budget for lane in lanes), opts.metric, opts.mode)
+        if self._executor is None:
+            self._executor = self._start_executor()
+        executor = self._executor
+        why = executor.fits(opts.resources)
+        if why:
+            raise RunFailed(f"stage {stage.name}: {why}; lower its resources")
+        limit = opts.max_concurrent or executor.max_concurrent
+        failures = 0
+        stopping: str | None = None
+        pending = list(lanes)
+        try:
+            while True:
+                while (
+                    stopping is None
+                    and pending
+                    and len(self._running) - len(self._released) < limit
+                    and executor.can_start(opts.resources)
+                ):
+                    lane = pending[0]
+                    if lane.asked >= lane.budget:
+                        pending.pop(0)
+                        continue
+                    lane.asked += 1
+                    pending.append(pending.pop(0))  # round-robin between lanes
+                    self._ask(stage, lane, executor)
+                    if self.display is not None:
+                        self.display.refresh(self.records[stage.name])
+                if not self._running and (stopping is not None or not pending):
+                    break
+                for event in executor.poll(0.25):
+                    failed = self._on_event(stage, event, executor)
+                    if failed:
+                        failures += 1
+                        if (
+                            opts.max_failures is not None
+                            and failures > opts.max_failures
+                            and stopping is None
+                        ):
+                            stopping = f"{failures} trials failed, more than max_failures={opts.max_failures}"
+                            for task_id in list(self._running):
+                                executor.cancel(task_id)
+                if self.display is not None:
+                    self.display.refresh(self.records[stage.name])
+        except BaseException:
+            for task_id in list(self._running):
+                executor.cancel(task_id)
+            raise
+        finally:
+            if self.display is not None:
+                self.display.refresh(self.records[stage.name], final=True)
+        records = self.records[stage.name]
+        if stopping is not None:
+            raise RunFailed(f"stage {stage.name}: {stopping} ({_first_error(records)})")
+        finished = [r for r in records if r.status in FINISHED]
+        if records and not finished:
+            raise RunFailed(
+                f"every trial of stage {stage.name} failed ({len(records)}): {_first_error(records)}"
+            )
+
+    def _ask(self, stage: StageSpec, lane: _Lane, executor: Executor) -> None:
+        from torchon_search.variant import variant_key
+
+        trial = lane.study.ask()
+        assignment = suggest(trial, stage.dims)
+        inputs = {name: rec.key for name, rec in lane.inputs.items()}
+        base = variant_key(stage.node, stage.dims, assignment, inputs)
+        repeat = lane.seen.get(base, 0)
+        lane.seen[base] = repeat + 1
+        key = base if repeat == 0 else variant_key(stage.node, stage.dims, assignment, inputs, repeat)
+        folder = self.out / stage.folder / "trials" / key
+        record = TrialRecord(
+            stage.name,
+            self._number,
+            key,
+            assignment,
+            describe(stage.dims, assignment),
+            inputs,
+            str(folder),
+        )
+        self._number += 1
+        self.records[stage.name].append(record)
+        previous = _load_result(folder)
+        if previous is not None and previous.status in FINISHED:
+            record.__dict__.update(
+                {k: v for k, v in previous.__dict__.items() if k not in ("number", "params")}
+            )
+            record.cached = True
+            self._replay(trial, lane, record)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        payload: dict[str, Any] = {
+            "stage": stage.name,
+            "assignment": assignment,
+            "inputs": {name: str(rec.output) for name, rec in lane.inputs.items()},
+            "dir": str(folder),
+            "sync": stage.options.pruner not in (None, "none"),
+            "checkpoint_every": stage.options.checkpoint_every,
+        }
+        checkpoint = folder / "checkpoint.json"
+        if checkpoint.is_file() and (folder / "checkpoint" / "manifest.json").is_file():
+            step = int(json.loads(checkpoint.read_text())["step"])
+            payload.update(resume_from=str(folder / "checkpoint"), start_step=step)
+            raw = _read_history(folder / "metrics.jsonl", step)
+            record.history = [
+                {"step": i + 1, "metrics": {k: v for k, v in e.items() if k not in ("step", "time")}}
+                for i, e in enumerate(raw)
+            ]
+            record.steps = step
+            metric = stage.options.metric
+            for entry in record.history:
+                if metric in entry["metrics"]:
+                    trial.report(float(entry["metrics"][metric]), entry["step"])
+        elif (folder / "metrics.jsonl").exists():
+            (folder / "metrics.jsonl").unlink()  # a trial that ran before without finishing starts over
+        record.status = "running"
+        record.seconds = time.time()
+        self._running[key] = (record, trial, lane, payload)
+        executor.submit(Task(key, payload, dict(stage.options.resources), log=str(folder / "trial.log")))
+
+    def _replay(self, trial: Any, lane: _Lane, record: TrialRecord) -> None:
+        """Tell the study a finished trial from an earlier run, as if it had just run."""
+        import optuna
+
+        metric = lane.stage.options.metric
+        for entry in record.history:
+            if metric in entry["metrics"]:
+                trial.report(float(entry["metrics"][metric]), int(entry["step"]))
+        if record.status == "completed" and record.value is not None:
+            lane.study.tell(trial, record.value)
+        elif record.status == "completed" and metric is None:
+            lane.study.tell(trial, 0.0)
+        else:
+            lane.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+    def _on_event(self, stage: StageSpec, event: TaskEvent, executor: Executor) -> bool:
+        """Handle one event; True when it ends a trial as failed."""
+        import optuna
+
+        entry = self._running.get(event.task_id)
+        if entry is None:
+            return False
+        record, trial, lane, payload = entry
+        metric = stage.options.metric
+        data = event.data
+        if event.kind == "message":
+            kind = data.get("type")
+            if kind == "step":
+                metrics = dict(data.get("metrics") or {})
+                record.steps = int(data["step"])
+                record.metrics = metrics
+                record.history.append({"step": record.steps, "metrics": metrics})
+                if metric and metric in metrics:
+                    trial.report(float(metrics[metric]), record.steps)
+                if payload.get("sync"):
+                    stop = bool(metric in metrics and trial.should_prune()) if metric else False
+                    executor.send(event.task_id, {"action": "stop" if stop else "continue"})
+            elif kind == "done":
+                return self._on_done(stage, record, trial, lane, payload, data, executor, event.task_id)
+            elif kind == "saved":
+                record.saved = True
+            elif kind == "save_failed":
+                record.saved = False
+                record.error = f"saving its output failed: {data.get('error')}"
+            return False
+        # the task ended
+        self._running.pop(event.task_id, None)
+        self._released.discard(event.task_id)
+        record.seconds = round(time.time() - record.seconds, 3)
+        failed = False
+        if payload.get("_done"):  # finished its work: told to the study already; what failed after is noted
+            if not data.get("ok"):
+                record.error = f"after finishing: {data.get('error') or 'ended badly'}"
+        else:
+            record.status, failed = "failed", True
+            record.error = data.get("error") or "ended before finishing"
+            if data.get("traceback"):
+                (Path(record.dir) / "traceback.txt").write_text(str(data["traceback"]), encoding="utf-8")
+            lane.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _atomic_json(Path(record.dir) / "result.json", record.to_json())
+        if failed:
+            logger.warning("trial %d (%s) failed: %s", record.number, record.key, record.error)
+        return failed
+
+    def _on_done(
+        self,
+        stage: StageSpec,
+        record: TrialRecord,
+        trial: Any,
+        lane: _Lane,
+        payload: dict[str, Any],
+        data: Mapping[str, Any],
+        executor: Executor,
+        task_id: str,
+    ) -> bool:
+        """The trial's work is done: tell the study now (what follows, saving and teardown, changes nothing it
+        knows), say whether to save, and let the next trial start while this one finishes."""
+        import optuna
+
+        metric = stage.options.metric
+        payload["_done"] = True
+        record.metrics = dict(data.get("metrics") or {})
+        record.steps = int(data.get("steps", record.steps))
+        if metric and metric in record.metrics:
+            record.value = float(record.metrics[metric])
+        failed = False
+        if data.get("pruned"):
+            record.status = "pruned"
+            lane.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif metric and record.value is None:
+            reported = ", ".join(sorted(record.metrics)) or "nothing"
+            record.status, failed = "failed", True
+            record.error = f"never reported metric {metric!r} (it reported: {reported})"
+            lane.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            logger.warning("trial %d (%s) failed: %s", record.number, record.key, record.error)
+        else:
+            record.status = "completed"
+            lane.study.tell(trial, record.value if record.value is not None else 0.0)
+        executor.send(task_id, {"save": self._should_save(stage, record, payload)})
+        executor.release(task_id)
+        self._released.add(task_id)
+        return failed
+
+    def _should_save(self, stage: StageSpec, record: TrialRecord, payload: Mapping[str, Any]) -> bool:
+        if record.status == "pruned" or (stage.options.metric and record.value is None):
+            return False
+        if payload.get("force_save") or stage.options.save == "all" or stage.keep is None:
+            return True
+        if stage.options.save == "none" and stage.keep <= 0:
+            return False
+        if not stage.options.metric:
+            return True
+        assert record.value is not None
+        ahead = sum(
+            1
+            for r in self.records[stage.name]
+            if r is not record
+            and r.status == "completed"
+            and r.value is not None
+            and better(r.value, record.value, stage.options.mode)
+        )
+        return ahead < stage.keep
+
+    def _ensure_saved(self, stage: StageSpec, survivors: list[TrialRecord]) -> None:
+        """Survivors whose output was not kept (it did not rank when it finished, in an earlier run) run again."""
+        missing = [r for r in survivors if not (r.output / "manifest.json").is_file()]
+        if not missing:
+            return
+        executor = self._executor or self._start_executor()
+        self._executor = executor
+        for record in missing:
+            if record.error and record.error.startswith("saving its output failed"):
+                raise RunFailed(f"stage {stage.name}: trial {record.number} ({record.key}): {record.error}")
+            lane = _Lane(stage, {n: self._find(n, k) for n, k in record.inputs.items()}, None)
+            trial = lane.study.ask()  # a study of its own: this run only saves, it is not told to the search
+            payload = {
+                "stage": stage.name,
+                "assignment": record.assignment,
+                "inputs": {n: str(self._find(n, k).output) for n, k in record.inputs.items()},
+                "dir": record.dir,
+                "sync": False,
+                "force_save": True,
+            }
+            (Path(record.dir) / "metrics.jsonl").unlink(missing_ok=True)
+            rerun = TrialRecord(
+                **{**record.to_json(), "history": [], "status": "running", "seconds": time.time()}
+            )
+            self._running[record.key] = (rerun, trial, lane, payload)
+            executor.submit(
+                Task(
+                    record.key,
+                    payload,
+                    dict(stage.options.resources),
+                    log=str(Path(record.dir) / "trial.log"),
+                )
+            )
+            while record.key in self._running:
+                for event in executor.poll(0.25):
+                    self._on_event(stage, event, executor)
+            if not rerun.saved:
+                raise RunFailed(
+                    f"stage {stage.name}: trial {record.number} ({record.key}) ran again to save its output, "
+                    f"and failed: {rerun.error}"
+                )
+            record.saved = True
+            _atomic_json(Path(record.dir) / "result.json", {**record.to_json(), "saved": True})
+
+    def _find(self, stage: str, key: str) -> TrialRecord:
+        for record in self.records[stage]:
+            if record.key == key:
+                return record
+        raise KeyError(f"{stage}/{key}")
+
+    # -- results -------------------------------------------------------------------------------------------
+
+    def _write_table(self, stage: StageSpec) -> None:
+        folder = self.out / stage.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(folder / "results.csv", self.records[stage.name], stage.options.metric)
+
+    def export_best(self, stage: str, dest: Path) -> TrialRecord | None:
+        """Copy the best variant's bundle of ``stage`` to ``dest`` (replacing what was there)."""
+        survivors = self.survivors.get(stage) or []
+        if not survivors or not (survivors[0].output / "manifest.json").is_file():
+            return None
+        best = survivors[0]
+        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(best.output, tmp)
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+        return best
+
+
+def _first_error(records: Sequence[TrialRecord]) -> str:
+    errors = [r.error for r in records if r.status == "failed" and r.error]
+    return f"first error: {errors[0]}" if errors else "no error recorded"
+
+
+def _load_result(folder: Path) -> TrialRecord | None:
+    path = folder / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return TrialRecord(**data)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def write_csv(path: Path, records: Sequence[TrialRecord], metric: str | None) -> None:
+    params = list(dict.fromkeys(k for r in records for k in r.params))
+    head = ["trial", "stage", "key", "status", "steps", metric or "value", *params, "seconds", "error", "dir"]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(head)
+        for r in records:
+            writer.writerow(
+                [
+                    r.number,
+                    r.stage,
+                    r.key,
+                    "cached" if r.cached and r.status == "completed" else r.status,
+                    r.steps,
+                    "" if r.value is None else r.value,
+                    *[r.params.get(p, "") for p in params],
+                    r.seconds,
+                    r.error or "",
+                    r.dir,
+                ]
+            )
+    os.replace(tmp, path)

@@ -1,0 +1,308 @@
+"""The local executor's worker process: prepares once, then forks one child per task.
+
+Started by :class:`torchon_search.local.LocalExecutor` as ``python -m torchon_search.zygote FD``, where ``FD`` is
+its end of a ``SOCK_SEQPACKET`` socket pair (one JSON message per packet). It loads the driver's plugins and
+environment, calls the worker's ``prepare`` once (loading the config, importing the classes a trial builds), and
+then, for each ``start`` message, forks a child that runs one task. Forking from a prepared process is what makes a
+trial cheap to start (no interpreter start, no imports) while still isolating it: a trial that crashes, exits or
+segfaults takes only its own child down. The zygote stays single-threaded, so forking it is safe.
+
+Each child gets its own socket pair to the driver; the zygote hands the driver its end with ``SCM_RIGHTS`` in the
+``started`` message, and reports the child's exit status (signals included) when it reaps it.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+MAX_PACKET = 1 << 20
+_TRACEBACK_LIMIT = 20000
+
+
+def _send(sock: socket.socket, message: Mapping[str, Any], fds: list[int] | None = None) -> None:
+    data = json.dumps(message, default=str).encode()
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.send(data)
+
+
+class ChildChannel:
+    """A task's end of its link to the driver (see :class:`torchon.executor.Channel`)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        _send(self._sock, message)
+
+    def recv(self, timeout: float | None = None) -> Mapping[str, Any] | None:
+        self._sock.settimeout(timeout)
+        try:
+            data = self._sock.recv(MAX_PACKET)
+        except TimeoutError:
+            return None
+        finally:
+            self._sock.settimeout(None)
+        if not data:
+            raise EOFError("the driver closed the link to this task")
+        result: Mapping[str, Any] = json.loads(data)
+        return result
+
+
+def _load_plugins(plugins: list[list[str]]) -> None:
+    from torchon.plugins import PluginManager, set_manager
+
+    manager = PluginManager()
+    manager.load_builtins()
+    for name, module, *dist in plugins:
+        if name in manager.plugins:
+            continue
+        try:
+            obj = importlib.import_module(module.partition(":")[0])
+        except Exception:  # the driver loaded it; a worker that cannot is reported when a trial needs it
+            continue
+        distribution, version = [*dist, "(local)", ""][:2]
+        manager.register(obj, name, distribution=distribution, version=version)
+    set_manager(manager)
+
+
+def _apply_resources(resources: Mapping[str, Any], gpu_ids: list[int] | None) -> None:
+    cpus = resources.get("cpus")
+    if cpus:
+        threads = str(max(1, int(float(cpus))))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = threads
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            try:
+                torch.set_num_threads(int(threads))
+            except Exception:
+                pass
+    if gpu_ids is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
+    memory_mb = resources.get("memory_mb")
+    if memory_mb:
+        import resource
+
+        limit = int(float(memory_mb) * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _exit_code(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def _run_child(
+    sock: socket.socket, message: Mapping[str, Any], run: Any, prepared: Any, saved_fds: tuple[int, int]
+) -> None:
+    """In the forked child: redirect output, apply resources, run the task, and leave with ``os._exit``."""
+    code = 1
+    channel = ChildChannel(sock)
+    try:
+        os.setsid()  # its own process group: cancelling it stops what it started too
+        signal.signal(signal.SIGTERM, _terminate)
+        log = message.get("log")
+        if log:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+        else:
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+        _apply_resources(message.get("resources") or {}, message.get("gpu_ids"))
+        run(prepared, message["payload"], channel)
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+        try:
+            _send(sock, {"__exit__": {"error": f"the task called sys.exit({exc.code!r})", "exit_code": code}})
+        except OSError:
+            pass
+    except BaseException as exc:
+        code = 1
+        try:
+            _send(
+                sock,
+                {
+                    "__exit__": {
+                        "error": f"{type(exc).__name__}: {exc}"[:2000],
+                        "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:],
+                    }
+                },
+            )
+        except OSError:
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(code)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def _describe_status(status: int) -> dict[str, Any]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return {"exit_code": None, "signal": name}
+    return {"exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None, "signal": None}
+
+
+def serve(ctrl: socket.socket) -> None:
+    """Prepare, then serve ``start``/``kill`` messages until the driver closes the socket."""
+    setup = json.loads(ctrl.recv(MAX_PACKET))
+    try:
+        sys.path[:0] = [p for p in setup.get("sys_path", []) if p not in sys.path]
+        from torchon.env import Environment, set_env
+        from torchon.importing import import_target
+
+        if setup.get("env"):
+            set_env(Environment.from_dict(setup["env"]))
+        _load_plugins(setup.get("plugins", []))
+        run = import_target(setup["run"])
+        prepared = import_target(setup["prepare"])(setup.get("prepare_args") or {})
+    except BaseException as exc:
+        _send(
+            ctrl,
+            {"op": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+        )
+        return
+    # What is loaded now is shared by every child: keep the collector from walking it (and so copying its
+    # pages) in each of them.
+    gc.collect()
+    gc.freeze()
+    _send(ctrl, {"op": "ready", "pid": os.getpid()})
+
+    saved_fds = (os.dup(1), os.dup(2))
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(ctrl, selectors.EVENT_READ, "ctrl")
+    selector.register(wake_r, selectors.EVENT_READ, "wake")
+    children: dict[int, str] = {}  # pid -> task id
+
+    def close_inherited(*keep_closed: Any) -> None:
+        """In a child: drop the zygote's own descriptors and signal plumbing."""
+        selector.close()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(wake_r)
+        os.close(wake_w)
+        ctrl.close()
+        for item in keep_closed:
+            item.close() if hasattr(item, "close") else os.close(item)
+
+    def fork_spare() -> tuple[int, socket.socket, int]:
+        """A child forked ahead of time, waiting for its task on a pipe: forking is off the critical path."""
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            close_inherited(parent_end, write_fd)
+            chunks = []
+            while chunk := os.read(read_fd, 1 << 16):
+                chunks.append(chunk)
+            if not chunks:  # the zygote is closing
+                os._exit(0)
+            _run_child(child_end, json.loads(b"".join(chunks)), run, prepared, saved_fds)
+        os.close(read_fd)
+        child_end.close()
+        return pid, parent_end, write_fd
+
+    def signal_child(pid: int, sig: signal.Signals) -> None:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:  # not yet in a group of its own
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        except PermissionError:
+            pass
+
+    def reap() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            task = children.pop(pid, None)
+            if task is not None:
+                _send(ctrl, {"op": "exit", "task": task, **_describe_status(status)})
+
+    spare = fork_spare()
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.data == "wake":
+                    try:
+                        while os.read(wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    reap()
+                    continue
+                data = ctrl.recv(MAX_PACKET)
+                if not data:
+                    return
+                message = json.loads(data)
+                if message["op"] == "start":
+                    pid, parent_end, write_fd = spare
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(write_fd, view) :]
+                    os.close(write_fd)
+                    children[pid] = message["task"]
+                    _send(ctrl, {"op": "started", "task": message["task"], "pid": pid}, [parent_end.fileno()])
+                    parent_end.close()
+                    spare = fork_spare()
+                    reap()
+                elif message["op"] == "kill":
+                    target = next((p for p, t in children.items() if t == message["task"]), None)
+                    if target is not None:
+                        signal_child(target, signal.SIGTERM if message.get("gentle") else signal.SIGKILL)
+    finally:
+        os.close(spare[2])  # the spare reads end of file and leaves
+        spare[1].close()
+        for pid in children:
+            signal_child(pid, signal.SIGKILL)
+
+
+def main(argv: list[str]) -> None:
+    ctrl = socket.socket(fileno=int(argv[1]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which decides
+    serve(ctrl)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
