@@ -53,3 +53,35 @@ def test_a_child_process_reports_through_the_pipe() -> None:
         lines = [json.loads(line) for line in stream]
     assert proc.wait(timeout=30) == 0
     assert [(x["step"], x["loss"]) for x in lines] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+
+
+def test_listeners_see_every_report_and_log_until_removed(tmp_path: Path) -> None:
+    seen: list[tuple[int | None, dict[str, float]]] = []
+    remove = metrics.add_listener(lambda step, values: seen.append((step, values)))
+    try:
+        torchon.report(step=2, loss=0.5)  # outside a run: not recorded, but listeners hear it
+        metrics.start_recording(tmp_path / "metrics.jsonl")
+        torchon.log("lr", 0.1)
+        metrics.stop_recording()
+    finally:
+        remove()
+    torchon.report(step=3, loss=0.25)
+    assert seen == [(2, {"loss": 0.5}), (None, {"lr": 0.1})]
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["lr"] == 0.1
+
+
+def test_a_failing_listener_does_not_stop_the_report(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(step: int | None, values: dict[str, float]) -> None:
+        raise RuntimeError("boom")
+
+    remove = metrics.add_listener(broken)
+    try:
+        metrics.start_recording(tmp_path / "metrics.jsonl")
+        torchon.report(step=1, loss=1.0)
+        metrics.stop_recording()
+    finally:
+        remove()
+    assert "listener" in caplog.text
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["loss"] == 1.0

@@ -13,12 +13,14 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
     "METRICS_FD_ENV",
     "MetricsRecorder",
+    "add_listener",
     "check_metrics",
     "log",
     "report",
@@ -60,6 +62,19 @@ class MetricsRecorder:
 
 _recorder: MetricsRecorder | None = None
 _child: MetricsRecorder | None = None
+_listeners: list[Callable[[int | None, dict[str, float]], None]] = []
+
+
+def add_listener(listener: Callable[[int | None, dict[str, float]], None]) -> Callable[[], None]:
+    """Also send every metric reported in this process to ``listener(step, metrics)`` (a TensorBoard writer),
+    whether or not a run records them; returns the function that removes it."""
+    _listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+    return remove
 
 
 def start_recording(path: Path) -> MetricsRecorder:
@@ -116,6 +131,11 @@ def check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def report(step: int | None = None, **metrics: Any) -> None:
     """Record metrics (numbers) for ``step`` in the current run."""
     clean = check_metrics(metrics)
+    for listener in list(_listeners):
+        try:
+            listener(None if step is None else int(step), clean)
+        except Exception:
+            _logger.warning("metrics listener %r failed", listener, exc_info=True)
     recorder = _recorder or _child_recorder()
     if recorder is None:
         _logger.debug("no run is recording metrics; dropped %s", clean)

@@ -13,10 +13,35 @@ _NAMESPACES = {
 }
 
 
+_TAGS = {
+    "Trainer": (
+        "torchon_torch.trainer:Trainer",
+        "step-based PyTorch training with checkpoints and bit-exact resume",
+    ),
+    "Evaluator": ("torchon_torch.evaluator:Evaluator", "a model's loss and metrics on a data set"),
+    "DigitsData": (
+        "torchon_torch.datasets:DigitsData",
+        "scikit-learn's 8x8 digits, split into train and val",
+    ),
+    "Accuracy": (
+        "torchon_torch.metrics:Accuracy",
+        "the fraction of correct predictions (argmax or threshold)",
+    ),
+    "MeanSquaredError": ("torchon_torch.metrics:MeanSquaredError", "the mean squared error"),
+    "MeanAbsoluteError": ("torchon_torch.metrics:MeanAbsoluteError", "the mean absolute error"),
+    "TrainingState": (
+        "torchon_torch.checkpoint:TrainingState",
+        "a Trainer's checkpoint (what --resume reads)",
+    ),
+}
+
+
 @hookimpl
 def torchon_register_tags(tags: TagRegistry) -> None:
     for module, help in _NAMESPACES.items():
         tags.add_namespace(module, module, help=help)
+    for name, (target, help) in _TAGS.items():
+        tags.add(name, target, help=help)
 
 
 @hookimpl

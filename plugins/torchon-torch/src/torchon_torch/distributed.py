@@ -1,0 +1,241 @@
+"""Data-parallel training: the Trainer starts its other processes itself, and process 0 leads them.
+
+Process 0 is the one ``torchon run`` (or a search) drives: it reports, logs, shows progress and writes every
+file. It starts processes 1..N-1 as ``python -m torchon_torch.distributed``, handing each the Trainer written as a
+config (with the run's extensions and plugins) on its standard input; each builds the same Trainer, joins the
+process group (gloo on the CPU, NCCL on GPUs) and trains a step whenever process 0 broadcasts that it should.
+``torch.nn.parallel.DistributedDataParallel`` averages the gradients, so every process holds the same weights.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.distributed as dist
+
+import torchon
+
+if TYPE_CHECKING:
+    from torchon_torch.trainer import Trainer, _Distributed
+
+__all__ = [
+    "failed_workers",
+    "init_process_group",
+    "launch",
+    "main",
+    "receive_command",
+    "send_command",
+    "shutdown",
+]
+
+logger = logging.getLogger("torchon.torch")
+
+_TIMEOUT = _dt.timedelta(minutes=10)
+
+
+def launch(trainer: Trainer, context: torchon.Context | None) -> _Distributed:
+    """Start processes 1..N-1 of ``trainer``; this process becomes process 0."""
+    from torchon.config.dump import DumpError, dump_yaml
+    from torchon.plugins import get_manager
+    from torchon_torch.trainer import _Distributed, _extensions_header
+
+    try:
+        text = dump_yaml(trainer, _extensions_header())
+    except DumpError as exc:
+        raise torchon.RunFailed(
+            f"processes: {trainer.processes} needs a Trainer that can be written as a config, to build it in the "
+            f"other processes: {exc}"
+        ) from exc
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=_TIMEOUT, wait_for_workers=False)
+    place = _Distributed(0, trainer.processes, store.port, store)
+    env = torchon.get_env()
+    plugins = [name for name, info in get_manager().plugins.items() if info.loaded and not info.builtin]
+    for rank in range(1, trainer.processes):
+        spec = {
+            "config": text,
+            "env": env.to_dict(),
+            "plugins": plugins,
+            "rank": rank,
+            "world": trainer.processes,
+            "port": place.port,
+            "output_dir": str(context.output_dir) if context is not None else None,
+            "resume": bool(context is not None and context.resume),
+            "sys_path": [p for p in sys.path if p],
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "torchon_torch.distributed"],
+            stdin=subprocess.PIPE,
+            env={**os.environ, "TORCHON_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(spec).encode("utf-8"))
+        proc.stdin.close()
+        place.workers.append(proc)
+    logger.info("started %d more processes for data-parallel training", len(place.workers))
+    return place
+
+
+def init_process_group(place: _Distributed, device: str) -> None:
+    """Join the process group of ``place`` (NCCL when training on GPUs, else gloo). Process 0 first waits for
+    the others to be ready, failing at once, rather than at the timeout, if one of them ends before."""
+    if dist.is_initialized():
+        return
+    if place.store is None:
+        place.store = dist.TCPStore("127.0.0.1", place.port, is_master=False, timeout=_TIMEOUT)
+        place.store.set(f"ready/{place.rank}", "1")
+    else:
+        waiting = [f"ready/{rank}" for rank in range(1, place.world)]
+        while not place.store.check(waiting):
+            for rank, proc in enumerate(place.workers, 1):
+                if proc.poll() is not None:
+                    raise torchon.RunFailed(
+                        f"data-parallel process {rank} ended with exit status {proc.returncode} before training "
+                        "began (its output is above)"
+                    )
+            time.sleep(0.02)
+    cuda = torch.cuda.is_available() and device != "cpu" and not device.startswith("cpu")
+    dist.init_process_group(
+        "nccl" if cuda else "gloo",
+        store=place.store,
+        rank=place.rank,
+        world_size=place.world,
+        timeout=_TIMEOUT,
+    )
+
+
+def send_command(command: int) -> None:
+    dist.broadcast_object_list([command], src=0)
+
+
+def receive_command() -> int:
+    box: list[Any] = [None]
+    dist.broadcast_object_list(box, src=0)
+    return int(box[0])
+
+
+def shutdown(place: _Distributed, *, clean: bool) -> None:
+    """End a data-parallel run: tell the other processes to stop (or, after a failure, stop them), then leave
+    the process group."""
+    from torchon_torch.trainer import _STOP
+
+    workers = place.workers
+    if clean and dist.is_initialized():
+        try:
+            send_command(_STOP)
+        except Exception:
+            clean = False
+    for proc in workers:
+        if not clean:
+            proc.kill()  # they may be waiting in a collective for a process that is gone
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            logger.error("data-parallel process %d did not stop; its stack:", place.workers.index(proc) + 1)
+            proc.send_signal(signal.SIGUSR1)  # it prints where it is stuck (faulthandler)
+            time.sleep(1)
+            proc.kill()
+            proc.wait()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    place.store = None
+    failure = failed_workers(place)
+    if failure and clean:
+        raise torchon.RunFailed(failure)
+
+
+def failed_workers(place: _Distributed) -> str | None:
+    """Which of the other processes ended with an error, if any (a message naming them)."""
+    failed = [(rank, proc.returncode) for rank, proc in enumerate(place.workers, 1) if proc.poll()]
+    if not failed:
+        return None
+    return "data-parallel process(es) failed: " + ", ".join(
+        f"process {rank} with exit status {code}" for rank, code in failed
+    )
+
+
+def main() -> int:
+    """Process 1..N-1 of a data-parallel Trainer (started by :func:`launch`)."""
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # process 0 asks for the stack of a stuck process
+    spec = json.loads(sys.stdin.read())
+    for path in reversed(spec["sys_path"]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    logging.basicConfig(
+        level=logging.WARNING, format=f"process {spec['rank']}: %(levelname)s %(name)s: %(message)s"
+    )
+    from pathlib import Path
+
+    from torchon.component import Context
+    from torchon.config import loads
+    from torchon.env import Environment, set_env
+    from torchon.plugins import PluginManager, set_manager
+    from torchon_torch.trainer import Trainer, _Distributed
+
+    set_manager(PluginManager.from_options(spec["plugins"], autoload=False))
+    env = Environment.from_dict(spec["env"])
+    set_env(env)
+    built = loads(spec["config"], f"<trainer of process {spec['rank']}>").build()
+    trainer = built.root
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"process {spec['rank']} built a {type(trainer).__qualname__}, not a Trainer")
+    trainer._dist = _Distributed(spec["rank"], spec["world"], spec["port"])
+    trainer.progress = False
+    output = spec["output_dir"]
+    context = Context(
+        env=env,
+        output_dir=Path(output) if output else Path.cwd(),
+        resume=spec["resume"],
+        logger=logging.getLogger("torchon.run"),
+    )
+    ready = []
+    failed = True
+    try:
+        for component in built.components:
+            component.setup(context)
+            ready.append(component)
+        trainer._worker_loop()
+        failed = False
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for component in reversed(ready):
+            try:
+                component.teardown()
+            except Exception:
+                logging.getLogger("torchon.run").exception("teardown of %s failed", type(component).__name__)
+        # ended here, with the objects still alive: torch's distributed objects destroyed on the way out can
+        # wait forever
+        _exit(1 if failed else 0)
+    return 0
+
+
+def _exit(code: int) -> None:
+    """End this process at once, as multiprocessing's workers do: the interpreter's own shutdown (threads of the
+    process group and its store) could otherwise keep it waiting, and process 0 with it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    try:
+        status = main()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    _exit(status)

@@ -1,0 +1,69 @@
+"""Data-parallel training with 2 processes on the CPU (gloo), started by the Trainer itself: the same result as one
+process, checkpoints and bundles written once, logs from process 0 only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+import torchon
+
+FILES = Path(__file__).parent / "trainer_files"
+
+
+def run(config: Path, out: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "torchon", "run", str(config), "-o", str(out), *more],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "TORCHON_DISABLE_PLUGIN_AUTOLOAD": "0"},
+    )
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_and_only_process_0_writes(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    two = FILES / "ddp.yaml"
+    one = tmp_path / "one.yaml"
+    one.write_text(
+        two.read_text().replace("./blobs.py", str(FILES / "blobs.py")).replace("processes: 2", "processes: 1")
+    )
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(run, one, tmp_path / "one"), pool.submit(run, two, tmp_path / "two")]
+        single, double = (r.result() for r in runs)
+    assert single.returncode == 0, single.stderr
+    assert double.returncode == 0, double.stderr
+
+    a = json.loads((tmp_path / "one" / "summary.json").read_text())["metrics"]
+    b = json.loads((tmp_path / "two" / "summary.json").read_text())["metrics"]
+    assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+    assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+    assert abs(b["val_accuracy"] - a["val_accuracy"]) <= 1 / 101 + 1e-9
+    wa = torchon.load(tmp_path / "one" / "checkpoints" / "last").model
+    wb = torchon.load(tmp_path / "two" / "checkpoints" / "last").model
+    assert all(torch.allclose(wa[k], wb[k], rtol=1e-4, atol=1e-5) for k in wa)
+
+    # written once, by process 0: the same files as a one-process run
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
+    assert [p.name for p in (tmp_path / "two" / "checkpoints").iterdir()] == ["last"]
+    assert len(list((tmp_path / "two" / "tensorboard").iterdir())) == 1  # one events file
+    assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 4
+    for step in range(1, 5):
+        assert double.stderr.count(f"step {step}/4  train_loss") == 1
+    assert "process 1" not in double.stderr, double.stderr  # the other process logs warnings and errors only
+    assert "started 1 more processes" in double.stderr
+
+    # resuming a finished run starts the processes, trains nothing, and stops them cleanly
+    again = run(two, tmp_path / "two", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "resumed from" in again.stderr and "step 5" not in again.stderr
+    assert "failed" not in again.stderr, again.stderr
