@@ -811,9 +811,14 @@ class Trainer(torchon.Runnable):
         except DumpError as exc:
             logger.debug("model built in Python (%s): its initial weights are as built", exc)
             return
-        fresh = loads(text, "<model>").build().root
-        with torch.no_grad():
-            self.model.load_state_dict(fresh.state_dict())
+        try:
+            fresh = loads(text, "<model>").build().root
+            with torch.no_grad():
+                self.model.load_state_dict(fresh.state_dict())
+        except Exception as exc:  # the run can go on with the weights as built; say why they are not seeded
+            self._log.warning(
+                "the model's initial weights are as built, not drawn from seed %s: %s", self.seed, exc
+            )
 
     def _step_line(self, step: int, metrics: dict[str, float], improved: bool, seconds: float) -> str:
         rate = self._iterations / seconds if seconds > 0 else 0.0
