@@ -13,6 +13,7 @@ Runs alternate torchon and the anchor; medians are printed. Needs torch, safeten
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,7 @@ MODEL_SOURCE = textwrap.dedent(
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
     gc.collect()
+    os.sync()  # flush what the previous operation left dirty, so neither side pays for the other's writeback
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
