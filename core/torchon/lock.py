@@ -79,9 +79,8 @@ def _import_path(target: Any) -> str:
 def used_classes(root: TagNode, extensions: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
     """Each tag a resolved config tree uses -> its target, and the distribution (and version) or the
     extension it comes from. ``extensions`` are the header's extension names."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+    from torchon.distributions import distribution_of
 
-    modules = packages_distributions()
     found: dict[str, dict[str, str]] = {}
     for node in _walk(root):
         if node.target is None or node.label in found:
@@ -91,12 +90,9 @@ def used_classes(root: TagNode, extensions: Mapping[str, Any] | None = None) -> 
         entry = {"target": target}
         if extensions and top in extensions:
             entry["extension"] = top
-        for dist in modules.get(top, []):
-            try:
-                entry.update(distribution=dist, version=version(dist))
-                break
-            except PackageNotFoundError:
-                continue
+        provided = distribution_of(top)
+        if provided is not None:
+            entry.update(distribution=provided[0], version=provided[1])
         found[node.label] = entry
     return dict(sorted(found.items()))
 

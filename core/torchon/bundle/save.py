@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST
 from torchon.bundle.publish import fsync_dir, publish, staging_dir
 from torchon.component import Component
 from torchon.config.dump import DumpError, dump_tree, emit_yaml
+from torchon.distributions import distribution_of
 from torchon.storage import LocalStorage, split_scheme, storage_for
 
 __all__ = ["SaveError", "save"]
@@ -33,25 +33,6 @@ __all__ = ["SaveError", "save"]
 
 class SaveError(Exception):
     """The object cannot be saved as a bundle; the message says which part and why."""
-
-
-@cache
-def _module_distributions() -> dict[str, list[str]]:
-    from importlib.metadata import packages_distributions
-
-    return dict(packages_distributions())
-
-
-def distribution_of(module: str) -> tuple[str, str] | None:
-    """(distribution, version) that installed top-level module ``module``, if any."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in _module_distributions().get(module.split(".")[0], []):
-        try:
-            return dist, version(dist)
-        except PackageNotFoundError:
-            continue
-    return None
 
 
 def _needs_declaring(tag: str) -> str | None:

@@ -193,22 +193,12 @@ def _read_header(config: Config, header: Any, base_dir: Path) -> None:
                 fix="write `extensions: {my_ext: ./path/to/ext}`",
             )
         _read_resources(config, fields.get("resources"), header.arg_mark("resources"), base_dir)
-        debug = fields.get("debug", False)
-        if not isinstance(debug, bool):
-            raise ConfigError(
-                "!Environment's debug must be true or false",
-                header.arg_mark("debug"),
-                fix="write debug: true",
-            )
-        config.debug = debug
-        install = fields.get("install", False)
-        if not isinstance(install, bool):
-            raise ConfigError(
-                "!Environment's install must be true or false",
-                header.arg_mark("install"),
-                fix="write install: true to install missing extensions (as --install-extensions does)",
-            )
-        config.install = install
+        config.debug = _flag(header, "debug", fix="write debug: true")
+        config.install = _flag(
+            header,
+            "install",
+            fix="write install: true to install missing extensions (as --install-extensions does)",
+        )
     elif isinstance(header, CMap):
         extensions = header
     else:
@@ -238,6 +228,14 @@ def _read_header(config: Config, header: Any, base_dir: Path) -> None:
         config.extensions.append(
             ExtensionSpec(name, spec.strip(), kind, target, base_dir, marks.get(name, mark))
         )
+
+
+def _flag(header: TagNode, name: str, *, fix: str) -> bool:
+    """A true/false field of ``!Environment`` (false when absent)."""
+    value = header.kwargs.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"!Environment's {name} must be true or false", header.arg_mark(name), fix=fix)
+    return value
 
 
 def _read_resources(config: Config, resources: Any, mark: Mark, base_dir: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from torchon.distributions import forget as forget_distributions
 from torchon.extensions import ExtensionError
 
 __all__ = [
@@ -77,10 +78,12 @@ def installed_version(name: str) -> Installed | None:
 
 def installed_for_module(module: str) -> Installed | None:
     """The installed distribution that provides top-level module ``module``, or None."""
-    from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from torchon.distributions import module_distributions
 
     importlib.invalidate_caches()
-    for name in packages_distributions().get(module, []):
+    for name in module_distributions().get(module, []):
         try:
             return _installed(distribution(name))
         except PackageNotFoundError:
@@ -102,14 +105,14 @@ def installed_from(folder: Path) -> Installed | None:
 
 def dist_modules(dist_name: str) -> list[str]:
     """The top-level modules an installed distribution provides (private ones left out)."""
-    from importlib.metadata import packages_distributions
-
     from packaging.utils import canonicalize_name
+
+    from torchon.distributions import module_distributions
 
     wanted = canonicalize_name(dist_name)
     return sorted(
         module
-        for module, dists in packages_distributions().items()
+        for module, dists in module_distributions().items()
         if any(canonicalize_name(d) == wanted for d in dists)
         and not module.startswith("_")
         and module.isidentifier()
@@ -141,6 +144,7 @@ def pip_install(args: list[str], *, what: str, name: str) -> None:
         )
     _activate_new_pth_files(before)
     importlib.invalidate_caches()
+    forget_distributions()  # what provides which module may have changed
 
 
 def _site_dirs() -> list[str]:
