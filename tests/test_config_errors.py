@@ -61,49 +61,21 @@ def test_refused_in_process(
     _check(path, captured.err)
 
 
+def _run_cli(path: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "torchon", "run", str(path), "-o", str(out), "-p", "corpus_plugin", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
 def test_refused_by_cli(path: Path, tmp_path: Path, cli_env) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torchon",
-            "run",
-            str(path),
-            "-o",
-            str(tmp_path / "out"),
-            "-p",
-            "corpus_plugin",
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
+    proc = _run_cli(path, tmp_path / "out", cli_env())
     assert proc.returncode == 2, proc.stderr
     _check(path, proc.stderr)
 
 
 def test_debug_shows_the_traceback(tmp_path: Path, cli_env) -> None:
     path = TESTS / "corpus" / "bad" / "42_constructor_raises.yaml"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torchon",
-            "run",
-            str(path),
-            "-o",
-            str(tmp_path / "o"),
-            "-p",
-            "corpus_plugin",
-            "--debug",
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
+    proc = _run_cli(path, tmp_path / "o", cli_env(), "--debug")
     assert proc.returncode == 2
     assert "Traceback" in proc.stderr and "width must be positive" in proc.stderr
 
