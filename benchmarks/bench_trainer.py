@@ -9,9 +9,12 @@ Figures:
   The two runs must end with bit-identical weights, which the script checks. Goal: ratio >= 0.97.
 - ``trainer-mlp``: the same on a larger synthetic MLP (512 -> 1024 -> 1024 -> 10, batch 128, 50 batches a step),
   where compute dominates. Goal: ratio >= 0.97.
-- ``trainer-checkpoint-digits`` and ``trainer-checkpoint-mlp``: the time of the checkpoint written after every step
-  (model, optimizer, generators... as a bundle, fsync included) as a fraction of the time of the step itself
-  (training and validation). No anchor: the ratio is that fraction; goal <= 0.25, a checkpoint costing at most a
+- ``trainer-checkpoint-digits`` and ``trainer-checkpoint-mlp``: what the checkpoint written after every step
+  (model, optimizer, generators... as a bundle, fsync included) adds to the run, end to end: the time of a run with
+  checkpoints over the time of the same run without, minus 1 — as a fraction of the step time. The default writes
+  them in a background thread while the next step trains; the note gives the share spent in the training thread,
+  the write's own time, and the same fraction with ``async_checkpoint: false``. The issue asks for this figure to
+  be reported; the goal of a quarter of a step is ours. No anchor: the ratio is that fraction; goal <= 0.25, a checkpoint costing at most a
   quarter of a step.
 
 Runs alternate the Trainer and the hand loop, after a warm-up; the figure is the median over the rounds of each
@@ -132,7 +135,9 @@ def hand_loop(case: Case) -> tuple[float, int, dict[str, Any]]:
     return seconds, iterations, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def with_trainer(case: Case, folder: Path, *, checkpoint: bool) -> tuple[float, int, dict[str, Any], Any]:
+def with_trainer(
+    case: Case, folder: Path, *, checkpoint: bool, background: bool = True
+) -> tuple[float, int, dict[str, Any], Any]:
     """The Trainer, as ``torchon run`` drives it (metrics recorded, logs to a file): seconds of its steps."""
     import torch
 
@@ -155,6 +160,7 @@ def with_trainer(case: Case, folder: Path, *, checkpoint: bool) -> tuple[float, 
         iterations_per_step=case.per_step,
         seed=0,
         checkpoint=checkpoint,
+        async_checkpoint=background,
     )
     folder.mkdir(parents=True, exist_ok=True)
     log = logging.getLogger("torchon.run")
@@ -168,12 +174,14 @@ def with_trainer(case: Case, folder: Path, *, checkpoint: bool) -> tuple[float, 
         while trainer.step():
             pass
         seconds = time.perf_counter() - start
+        writer = trainer._writer
     finally:
         trainer.teardown()
         metrics.stop_recording()
         log.removeHandler(handler)
         handler.close()
     final = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    trainer._writer_seconds = writer.seconds if writer is not None else 0.0
     return seconds, trainer.iterations_done, final, trainer
 
 
@@ -211,7 +219,7 @@ def lightning_ratio(case: Case, anchor_rate: float) -> str:
 def measure(case: Case, rounds: int) -> None:
     import torch
 
-    ours, theirs, checkpoint_fractions = [], [], []
+    ours, theirs, checkpoint_fractions, critical, writes, sync_fractions = [], [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="torchon-bench-trainer-") as tmp:
         root = Path(tmp)
         hand_loop(case)  # warm-up: first-call costs (allocator, kernels) on neither side's clock
@@ -223,9 +231,13 @@ def measure(case: Case, rounds: int) -> None:
             seconds, iterations, final, _ = with_trainer(case, root / f"t{r}", checkpoint=False)
             ours.append(iterations / seconds)
             same = same and all(torch.equal(final[k], reference[k]) for k in reference)
-            _, _, _, trainer = with_trainer(case, root / f"c{r}", checkpoint=True)
+            seconds_on, _, _, trainer = with_trainer(case, root / f"c{r}", checkpoint=True)
             t = trainer.timings
-            checkpoint_fractions.append(t["checkpoint"] / (t["train"] + t["validate"]))
+            critical.append(t["checkpoint"] / (t["train"] + t["validate"]))
+            checkpoint_fractions.append(seconds_on / seconds - 1)
+            writes.append(trainer._writer_seconds / case.steps)
+            seconds_sync, _, _, _ = with_trainer(case, root / f"s{r}", checkpoint=True, background=False)
+            sync_fractions.append(seconds_sync / seconds - 1)
     # each round runs both sides back to back: the median of the rounds' ratios cancels the slow drifts of a
     # shared machine better than a ratio of medians
     ratio = statistics.median(t / h for t, h in zip(ours, theirs))
@@ -239,8 +251,12 @@ def measure(case: Case, rounds: int) -> None:
     fraction = statistics.median(checkpoint_fractions)
     step_seconds = case.steps and (iterations / rate) / case.steps
     print(
-        f"BENCH trainer-checkpoint-{case.name}: ratio={fraction:.3f} goal=<=0.25 torchon={fraction * step_seconds * 1000:.1f}ms "
-        f"anchor={step_seconds * 1000:.1f}ms (a checkpoint after each step, fsync included, against the step itself)"
+        f"BENCH trainer-checkpoint-{case.name}: ratio={fraction:.3f} goal=<=0.25 "
+        f"torchon={fraction * step_seconds * 1000:.1f}ms anchor={step_seconds * 1000:.1f}ms (what a checkpoint "
+        f"after every step adds to the step, end to end, written in the background (the default); "
+        f"{statistics.median(critical):.3f} of it spent in the training thread, the write itself "
+        f"{statistics.median(writes) * 1000:.1f}ms in its thread; written before step() returns instead "
+        f"(async_checkpoint: false): {statistics.median(sync_fractions):.3f})"
     )
 
 

@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "report": "torchon.metrics",
     "log": "torchon.metrics",
     "RunFailed": "torchon.errors",
+    "ArgumentError": "torchon.errors",
     "ConfigError": "torchon.config.errors",
     "load_config": "torchon.config",
     "Storage": "torchon.storage",
@@ -32,6 +33,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ArgumentError",
     "Component",
     "ConfigError",
     "Context",
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from torchon.config import load_config
     from torchon.config.errors import ConfigError
     from torchon.env import Environment, get_env, set_env
-    from torchon.errors import RunFailed
+    from torchon.errors import ArgumentError, RunFailed
     from torchon.hookspecs import hookimpl
     from torchon.metrics import log, report
     from torchon.saver import Saver

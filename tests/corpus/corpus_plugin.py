@@ -7,6 +7,7 @@ from typing import Literal
 
 from torchon import hookimpl
 from torchon.component import Component, Partial, Runnable
+from torchon.errors import ArgumentError
 from torchon.registry import TagRegistry
 
 
@@ -24,6 +25,10 @@ class Model(Component):
     ) -> None:
         if width <= 0:
             raise ValueError(f"width must be positive, got {width}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ArgumentError(
+                "dropout", f"must be between 0 and 1, got {dropout}", fix="set dropout between 0 and 1"
+            )
         self.encoder = encoder
         self.width = width
         self.dropout = dropout

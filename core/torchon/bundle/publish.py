@@ -11,11 +11,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 __all__ = ["PublishError", "fsync_dir", "publish", "recover", "staging_dir"]
 
@@ -70,13 +72,18 @@ def staging_dir(dest: Path) -> Path:
     return staging
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically; False where the system cannot."""
+@functools.cache
+def _renameat2() -> Any:
+    """libc's ``renameat2``, or None. Looked up once: ``find_library`` runs ``ldconfig``, a few ms a call."""
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+        return None
+    return getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system cannot."""
+    renameat2 = _renameat2()
     if renameat2 is None:
         return False
     result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)

@@ -14,6 +14,7 @@ from torchon.component import Component, Partial
 from torchon.config import provenance
 from torchon.config.errors import ConfigError
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
+from torchon.errors import ArgumentError
 
 __all__ = ["Builder", "Unbuilt"]
 
@@ -150,6 +151,13 @@ class Builder:
             if exc.mark is None:  # raised by a value tag's function, which cannot know where it is written
                 exc.mark, exc.path = node.mark, exc.path or node.path or None
             raise
+        except ArgumentError as exc:  # the component names the argument: point at where it is written
+            raise ConfigError(
+                f"{node.label}: argument {exc.argument!r}: {exc}",
+                node.arg_mark(exc.argument),
+                fix=exc.fix or f"change {exc.argument} of {node.label}",
+                path=node.path or None,
+            ) from exc
         except Exception as exc:
             raise ConfigError(
                 f"building {node.label} failed: {type(exc).__name__}: {exc}",

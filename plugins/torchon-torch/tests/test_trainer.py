@@ -167,6 +167,44 @@ def test_a_trainer_saved_between_steps_and_loaded_continues_bit_exactly(manager,
     assert again.best_metric == straight.root.best_metric
 
 
+# -- checkpoints written in the background ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_checkpoint_holds_the_state_its_step_ended_with(manager, tmp_path: Path, background: bool) -> None:  # type: ignore[no-untyped-def]
+    built = build(with_lines(BASE, async_checkpoint=str(background).lower()))
+    trainer = setup(built, tmp_path)
+    for _ in range(3):
+        trainer.step()
+    at_three = weights(trainer.model)
+    with torch.no_grad():  # change the weights while step 3's checkpoint may still be being written
+        for p in trainer.model.parameters():
+            p.add_(1.0)
+    teardown(built)  # returns once the last checkpoint is written
+    saved = torchon.load(tmp_path / "checkpoints" / "last")
+    assert saved.progress["steps_done"] == 3
+    assert same(saved.model, at_three)
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_the_run(manager, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import torchon_torch.saving as saving
+
+    calls = []
+
+    def failing_save(obj: Any, path: Any) -> None:
+        calls.append(path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(saving.torchon, "save", failing_save)
+    built = build(with_lines(BASE, val_data=None, val_metric=None, metrics=None))
+    trainer = setup(built, tmp_path)
+    trainer.step()  # its checkpoint fails in the background...
+    with pytest.raises(OSError, match="No space left"):
+        trainer.step()  # ...and the run learns of it at the next save
+    assert calls
+    teardown(built)
+
+
 # -- losses that are not numbers ------------------------------------------------------------------------------
 
 
@@ -211,29 +249,39 @@ def test_on_nan_skip_skips_the_batches_and_says_how_many(manager, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("changes", "argument", "message"),
     [
         (
             {"val_metric": "acuracy"},
-            "val_metric 'acuracy' is not computed (did you mean accuracy?): the validation computes loss, accuracy",
+            "val_metric",
+            "'acuracy' is not computed (did you mean accuracy?): the validation computes loss, accuracy",
         ),
-        ({"val_metric": "f1"}, "val_metric 'f1' is not computed"),
-        ({"val_data": None}, "val_metric 'accuracy' needs validation data: give val_data"),
-        ({"metrics": "[accurcy]"}, "unknown metric 'accurcy' (did you mean accuracy?)"),
+        ({"val_metric": "f1"}, "val_metric", "'f1' is not computed"),
+        ({"val_data": None}, "val_metric", "'accuracy' needs validation data"),
+        ({"metrics": "[accurcy]"}, "metrics", "unknown metric 'accurcy' (did you mean accuracy?)"),
         (
             {"optimizer": "!torch.nn.Linear {in_features: 2, out_features: 2}"},
-            "optimizer !torch.nn.Linear is torch.nn.modules.linear.Linear, not a torch optimizer",
+            "optimizer",
+            "!torch.nn.Linear is torch.nn.modules.linear.Linear, not a torch optimizer",
         ),
-        ({"optimizer": "!torch.optim.Adam {lr: -1.0}"}, "optimizer !torch.optim.Adam cannot be made"),
-        ({"device": "gpu0"}, "device 'gpu0' is not a torch device"),
-        ({"max_steps": 0}, "max_steps must be at least 1"),
+        ({"optimizer": "!torch.optim.Adam {lr: -1.0}"}, "optimizer", "!torch.optim.Adam cannot be made"),
+        ({"device": "gpu0"}, "device", "'gpu0' is not a torch device"),
+        ({"max_steps": 0}, "max_steps", "must be at least 1"),
+        ({"patience": 2, "val_data": None, "val_metric": None}, "patience", "needs a validation metric"),
     ],
 )
-def test_config_errors_name_the_file_and_line(manager, tmp_path: Path, capsys, changes, message) -> None:  # type: ignore[no-untyped-def]
+def test_config_errors_point_at_the_argument(
+    manager, tmp_path: Path, capsys, changes, argument, message
+) -> None:  # type: ignore[no-untyped-def]
     path = write(tmp_path, with_lines(BASE, **changes))
     assert run_config(path, output=str(tmp_path / "out")) == 2
     err = capsys.readouterr().err
-    assert f"{path}:3:1: error: building !Trainer failed: ValueError: {message}" in err
+    # where the argument's value is written: its line, the column after "name: "
+    line = next(
+        i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(f"{argument}:")
+    )
+    where = f"{path}:{line}:{len(argument) + 3}"
+    assert f"{where}: error: !Trainer: argument '{argument}': {message}" in err
     assert "fix:" in err
     assert not (tmp_path / "out").exists()  # nothing written
 

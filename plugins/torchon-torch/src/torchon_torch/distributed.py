@@ -25,9 +25,10 @@ import torch.distributed as dist
 import torchon
 
 if TYPE_CHECKING:
-    from torchon_torch.trainer import Trainer, _Distributed
+    from torchon_torch.trainer import Trainer
 
 __all__ = [
+    "Place",
     "failed_workers",
     "init_process_group",
     "launch",
@@ -42,21 +43,30 @@ logger = logging.getLogger("torchon.torch")
 _TIMEOUT = _dt.timedelta(minutes=10)
 
 
-def launch(trainer: Trainer, context: torchon.Context | None) -> _Distributed:
+class Place:
+    """This process's place among the data-parallel processes of one Trainer."""
+
+    def __init__(self, rank: int, world: int, port: int, store: Any = None) -> None:
+        self.rank, self.world, self.port = rank, world, port
+        self.store = store  # process 0's TCPStore, which the others join
+        self.workers: list[Any] = []  # process 0: the other processes
+
+
+def launch(trainer: Trainer, context: torchon.Context | None) -> Place:
     """Start processes 1..N-1 of ``trainer``; this process becomes process 0."""
     from torchon.config.dump import DumpError, dump_yaml
     from torchon.plugins import get_manager
-    from torchon_torch.trainer import _Distributed, _extensions_header
+    from torchon_torch.seeding import extensions_header
 
     try:
-        text = dump_yaml(trainer, _extensions_header())
+        text = dump_yaml(trainer, extensions_header())
     except DumpError as exc:
         raise torchon.RunFailed(
             f"processes: {trainer.processes} needs a Trainer that can be written as a config, to build it in the "
             f"other processes: {exc}"
         ) from exc
     store = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=_TIMEOUT, wait_for_workers=False)
-    place = _Distributed(0, trainer.processes, store.port, store)
+    place = Place(0, trainer.processes, store.port, store)
     env = torchon.get_env()
     plugins = [name for name, info in get_manager().plugins.items() if info.loaded and not info.builtin]
     for rank in range(1, trainer.processes):
@@ -84,7 +94,7 @@ def launch(trainer: Trainer, context: torchon.Context | None) -> _Distributed:
     return place
 
 
-def init_process_group(place: _Distributed, device: str) -> None:
+def init_process_group(place: Place, device: str) -> None:
     """Join the process group of ``place`` (NCCL when training on GPUs, else gloo). Process 0 first waits for
     the others to be ready, failing at once, rather than at the timeout, if one of them ends before."""
     if dist.is_initialized():
@@ -122,7 +132,7 @@ def receive_command() -> int:
     return int(box[0])
 
 
-def shutdown(place: _Distributed, *, clean: bool) -> None:
+def shutdown(place: Place, *, clean: bool) -> None:
     """End a data-parallel run: tell the other processes to stop (or, after a failure, stop them), then leave
     the process group."""
     from torchon_torch.trainer import _STOP
@@ -152,7 +162,7 @@ def shutdown(place: _Distributed, *, clean: bool) -> None:
         raise torchon.RunFailed(failure)
 
 
-def failed_workers(place: _Distributed) -> str | None:
+def failed_workers(place: Place) -> str | None:
     """Which of the other processes ended with an error, if any (a message naming them)."""
     failed = [(rank, proc.returncode) for rank, proc in enumerate(place.workers, 1) if proc.poll()]
     if not failed:
@@ -180,7 +190,7 @@ def main() -> int:
     from torchon.config import loads
     from torchon.env import Environment, set_env
     from torchon.plugins import PluginManager, set_manager
-    from torchon_torch.trainer import Trainer, _Distributed
+    from torchon_torch.trainer import Trainer
 
     set_manager(PluginManager.from_options(spec["plugins"], autoload=False))
     env = Environment.from_dict(spec["env"])
@@ -189,7 +199,7 @@ def main() -> int:
     trainer = built.root
     if not isinstance(trainer, Trainer):
         raise TypeError(f"process {spec['rank']} built a {type(trainer).__qualname__}, not a Trainer")
-    trainer._dist = _Distributed(spec["rank"], spec["world"], spec["port"])
+    trainer._dist = Place(spec["rank"], spec["world"], spec["port"])
     trainer.progress = False
     output = spec["output_dir"]
     context = Context(

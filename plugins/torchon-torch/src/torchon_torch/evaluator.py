@@ -19,6 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import torchon
+from torchon.errors import ArgumentError
+from torchon_torch.checks import check_device
 from torchon_torch.data import Batches
 from torchon_torch.metrics import Metric, resolve_metrics
 
@@ -132,9 +134,11 @@ class Evaluator(torchon.Runnable):
         self.batch_size = batch_size
         self.device = device
         self._metrics = resolve_metrics(metrics)
-        torch.device(device if device != "auto" else "cpu")  # a malformed device is a config error
+        check_device(device)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise ArgumentError(
+                "batch_size", f"must be at least 1, got {batch_size}", fix="set batch_size: 1 or more"
+            )
         self.results: dict[str, float] = {}
         self._output: Path | None = None
 

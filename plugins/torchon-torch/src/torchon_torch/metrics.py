@@ -118,8 +118,10 @@ BUILTIN: dict[str, type[Metric]] = {cls.name: cls for cls in (Accuracy, MeanSqua
 
 
 def resolve_metrics(metrics: Sequence[Metric | str]) -> list[Metric]:
-    """Metric objects for ``metrics`` (objects, or names of the built-ins); raises ``ValueError`` naming the
+    """Metric objects for ``metrics`` (objects, or names of the built-ins); raises an ``ArgumentError`` naming the
     unknown names and the known ones, or two metrics with one name."""
+    from torchon.errors import ArgumentError
+
     resolved: list[Metric] = []
     for item in metrics:
         if isinstance(item, str):
@@ -127,19 +129,26 @@ def resolve_metrics(metrics: Sequence[Metric | str]) -> list[Metric]:
             if cls is None:
                 from torchon.config.errors import did_you_mean
 
-                raise ValueError(
-                    f"unknown metric {item!r}{did_you_mean(item, BUILTIN)}; the built-in metrics are "
-                    f"{', '.join(BUILTIN)} (or give a metric object, e.g. !Accuracy {{}})"
+                raise ArgumentError(
+                    "metrics",
+                    f"unknown metric {item!r}{did_you_mean(item, BUILTIN)}",
+                    fix=f"use a built-in metric ({', '.join(BUILTIN)}) or a metric object, e.g. !Accuracy {{}}",
                 )
             resolved.append(cls())
         elif isinstance(item, Metric):
             resolved.append(item)
         else:
-            raise ValueError(f"a metric must be a torchon_torch Metric or a name, got {type(item).__name__}")
+            raise ArgumentError(
+                "metrics",
+                f"a metric must be a torchon_torch Metric or a name, got {type(item).__name__}",
+                fix="name a built-in metric (accuracy) or give a metric object, e.g. !Accuracy {}",
+            )
     names = [m.name for m in resolved]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if "loss" in names or doubled:
-        raise ValueError(
-            f"metric name(s) {', '.join(doubled or ['loss'])} given twice ('loss' is always computed)"
+        raise ArgumentError(
+            "metrics",
+            f"metric name(s) {', '.join(doubled or ['loss'])} given twice ('loss' is always computed)",
+            fix="give each metric once, and not loss",
         )
     return resolved

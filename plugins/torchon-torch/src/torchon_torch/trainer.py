@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -36,12 +36,18 @@ from torch.utils.data import DataLoader, Dataset
 
 import torchon
 from torchon.component import Partial
-from torchon.config.errors import did_you_mean
+from torchon.errors import ArgumentError
 from torchon_torch.checkpoint import TrainingState, capture_rng, restore_rng, seed_everything
+from torchon_torch.checks import check_counts, check_device, make_optimizer, make_scheduler, monitored
 from torchon_torch.data import Batches
 from torchon_torch.evaluator import evaluate, pick_device, split_batch
 from torchon_torch.metrics import Metric, resolve_metrics
 from torchon_torch.progress import StepProgress, format_duration
+from torchon_torch.saving import CheckpointWriter, snapshot
+from torchon_torch.seeding import reseed_model
+
+if TYPE_CHECKING:
+    from torchon_torch.distributed import Place
 
 __all__ = ["Trainer"]
 
@@ -52,15 +58,6 @@ _trained: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 _CONTINUE, _STOP = 1, 0
 _NULL = contextlib.nullcontext()  # reusable: entered once per batch when there is nothing to enter
-
-
-class _Distributed:
-    """This process's place among the data-parallel processes of one Trainer."""
-
-    def __init__(self, rank: int, world: int, port: int, store: Any = None) -> None:
-        self.rank, self.world, self.port = rank, world, port
-        self.store = store  # process 0's TCPStore, which the others join
-        self.workers: list[Any] = []  # process 0: the other processes
 
 
 class Trainer(torchon.Runnable):
@@ -101,6 +98,8 @@ class Trainer(torchon.Runnable):
     :param shuffle: shuffle the training data every epoch.
     :param num_workers: ``DataLoader`` worker processes, for datasets.
     :param checkpoint: write a checkpoint after every step (needed for ``--resume``).
+    :param async_checkpoint: write checkpoints and the best model in a background thread while the next step
+        trains (their tensors are copied first); false: each is written before ``step()`` returns.
     :param progress: show a progress bar on a terminal (log lines are written either way).
     """
 
@@ -135,10 +134,15 @@ class Trainer(torchon.Runnable):
         shuffle: bool = True,
         num_workers: int = 0,
         checkpoint: bool = True,
+        async_checkpoint: bool = True,
         progress: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise ArgumentError(
+                "model",
+                f"must be a torch.nn.Module, got {type(model).__name__}",
+                fix="build the model from a torch.nn class, e.g. model: !torch.nn.Sequential [...]",
+            )
         self.model = model
         self.train_data = train_data
         self.val_data = val_data
@@ -162,32 +166,18 @@ class Trainer(torchon.Runnable):
         self.shuffle = shuffle
         self.num_workers = num_workers
         self.checkpoint = checkpoint
+        self.async_checkpoint = async_checkpoint
         self.progress = progress
-        for name in ("max_steps", "grad_accumulation", "processes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("iterations_per_step", "batch_size", "patience"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1 (or left out), got {getattr(self, name)}")
-        for name in ("clip_grad_norm", "clip_grad_value"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be 0 or more, got {num_workers}")
-        try:
-            torch.device("cpu" if device == "auto" else device)
-        except (RuntimeError, ValueError):
-            raise ValueError(
-                f"device {device!r} is not a torch device; use auto, cpu, cuda or cuda:N"
-            ) from None
+        check_counts(locals())
+        check_device(device)
 
         self._metrics = resolve_metrics(metrics)
         self._loss = loss if loss is not None else nn.CrossEntropyLoss()
-        self.val_metric, self.val_mode = self._monitored(val_metric, val_mode)
+        self.val_metric, self.val_mode = monitored(self._metrics, val_data, val_metric, val_mode)
         if patience is not None and self.val_metric is None:
-            raise ValueError("patience needs a validation metric: give val_data (and val_metric)")
-        self.optim = self._make_optimizer(optimizer)
-        self.sched = self._make_scheduler(scheduler) if scheduler is not None else None
+            raise ArgumentError("patience", "needs a validation metric", fix="give val_data (and val_metric)")
+        self.optim = make_optimizer(optimizer, model)
+        self.sched = make_scheduler(scheduler, self.optim, self.val_metric) if scheduler is not None else None
 
         # training state: what a checkpoint and a bundle of the Trainer hold beyond the config
         self.steps_done = 0
@@ -206,73 +196,13 @@ class Trainer(torchon.Runnable):
         self._pending_rng: dict[str, Any] | None = None
         self._pending_scaler: dict[str, Any] | None = None
         self._epoch_rng: torch.Tensor | None = None
-        self._dist: _Distributed | None = None
+        self._dist: Place | None = None
         self._failed = False
-        self.timings = {"train": 0.0, "validate": 0.0, "checkpoint": 0.0}  # seconds, in this process
+        # seconds, in this process; checkpoint: what saving adds to the steps (copying, waiting for the disk)
+        self.timings = {"train": 0.0, "validate": 0.0, "checkpoint": 0.0}
+        self._writer: CheckpointWriter | None = None
+        self._best_weights: dict[str, Any] | None = None
         self._trained_iterations = 0
-
-    # -- checks made when the config is built -------------------------------------------------------------
-
-    def _monitored(self, name: str | None, mode: str | None) -> tuple[str | None, str | None]:
-        produced = ["loss", *(m.name for m in self._metrics)]
-        if name is None:
-            if self.val_data is None:
-                if mode is not None:
-                    raise ValueError("val_mode is given without validation data (val_data)")
-                return None, None
-            name = "loss"
-        bare = name[4:] if name.startswith("val_") else name
-        if bare not in produced:
-            raise ValueError(
-                f"val_metric {name!r} is not computed{did_you_mean(bare, produced)}: the validation computes "
-                f"{', '.join(produced)}; add the metric to metrics (e.g. metrics: [accuracy]) or pick one of these"
-            )
-        if self.val_data is None:
-            raise ValueError(
-                f"val_metric {name!r} needs validation data: give val_data (a dataset or a DataLoader), or drop "
-                "val_metric"
-            )
-        if mode is None:
-            higher = next((m.higher_is_better for m in self._metrics if m.name == bare), False)
-            mode = "max" if higher else "min"
-        return bare, mode
-
-    def _make_optimizer(self, optimizer: Any) -> torch.optim.Optimizer:
-        what = getattr(optimizer, "tag", None) or getattr(optimizer, "__qualname__", repr(optimizer))
-        if not callable(optimizer):
-            raise ValueError(
-                f"optimizer must be a partial optimizer such as !torch.optim.Adam {{lr: 0.001}}, got {what}"
-            )
-        target = getattr(optimizer, "target", None)
-        if isinstance(target, type) and not issubclass(target, torch.optim.Optimizer):
-            raise ValueError(
-                f"optimizer !{what} is {target.__module__}.{target.__qualname__}, not a torch optimizer; use one "
-                "of torch.optim (!torch.optim.Adam {lr: 0.001})"
-            )
-        try:
-            made = optimizer(self.model.parameters())
-        except Exception as exc:
-            raise ValueError(f"optimizer !{what} cannot be made: {type(exc).__name__}: {exc}") from None
-        if not isinstance(made, torch.optim.Optimizer):
-            raise ValueError(
-                f"optimizer !{what} makes a {type(made).__module__}.{type(made).__qualname__}, not a torch "
-                "optimizer; use one of torch.optim (!torch.optim.Adam {lr: 0.001})"
-            )
-        return made
-
-    def _make_scheduler(self, scheduler: Any) -> Any:
-        what = getattr(scheduler, "tag", None) or repr(scheduler)
-        try:
-            made = scheduler(self.optim)
-        except Exception as exc:
-            raise ValueError(f"scheduler !{what} cannot be made: {type(exc).__name__}: {exc}") from None
-        if not (callable(getattr(made, "step", None)) and callable(getattr(made, "state_dict", None))):
-            raise ValueError(
-                f"scheduler !{what} is not a learning-rate scheduler (it has no step/state_dict)"
-            )
-        if isinstance(made, torch.optim.lr_scheduler.ReduceLROnPlateau) and self.val_metric is None:
-            raise ValueError("scheduler ReduceLROnPlateau needs a validation metric: give val_data")
-        return made
 
     # -- state -----------------------------------------------------------------------------------------------
 
@@ -429,6 +359,8 @@ class Trainer(torchon.Runnable):
                 default_step=lambda: self.steps_done,
             )
         self._display = StepProgress(self.max_steps, self._log, live=self.progress and chief)
+        if chief and self._output is not None:
+            self._writer = CheckpointWriter(self._output, self._log, background=self.async_checkpoint)
         self._started = time.perf_counter()
         if self._pending_rng is not None:  # last: nothing after this may draw random numbers
             restore_rng(self._pending_rng)
@@ -442,6 +374,14 @@ class Trainer(torchon.Runnable):
         if getattr(self, "_tb", None) is not None:
             self._tb.close()  # type: ignore[union-attr]
             self._tb = None
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.wait()  # the last checkpoint is written before the run ends
+            except Exception as exc:
+                if not self._failed:
+                    raise
+                self._log.error("the last checkpoint could not be written either: %s", exc)
         if self._dist is not None:
             from torchon_torch.distributed import shutdown
 
@@ -559,11 +499,13 @@ class Trainer(torchon.Runnable):
         step_sched = self.sched if self.scheduler_interval == "step" and not _plateau(self.sched) else None
         epoch_sched = self.sched if self.scheduler_interval == "epoch" and not _plateau(self.sched) else None
         total = 0.0
-        device_total = None if exact else torch.zeros((), device=self._device)
+        # off the CPU, losses stay on the device (reading one waits for the GPU): checked once, at the step's end
+        losses = None if exact else torch.empty(iterations, device=self._device)
         counted = skipped = pending = 0
+        first = self.iterations_done
 
         def running() -> float:  # the step's mean loss so far; only called when the progress shows it
-            so_far = total if exact else float(device_total)  # type: ignore[arg-type]
+            so_far = total if exact else float(losses[:counted].sum())  # type: ignore[index]
             return so_far / max(counted, 1)
 
         model.train()
@@ -586,14 +528,14 @@ class Trainer(torchon.Runnable):
                         finite = self._all_finite(finite)
                     if not finite:
                         if self.on_nan == "stop":
-                            self._nan(step, i + 1, value)
+                            self._nan(step, i + 1, first + i + 1, value)
                         skipped += 1
                         loss = None
                     else:
                         total += value
                         counted += 1
                 else:
-                    device_total += loss.detach()  # type: ignore[operator]
+                    losses[i] = loss.detach()  # type: ignore[index]
                     counted += 1
                 if loss is not None:
                     scaled = loss / accumulate if accumulate > 1 else loss
@@ -616,9 +558,10 @@ class Trainer(torchon.Runnable):
                     epoch_sched.step()
             display.tick(i + 1, running)
         if not exact:
-            total = float(device_total)  # type: ignore[arg-type]
+            total = float(losses.sum())  # type: ignore[union-attr]
             if not math.isfinite(total):
-                self._nan(step, None, total)
+                bad = int((~torch.isfinite(losses)).nonzero()[0])  # type: ignore[arg-type]
+                self._nan(step, bad + 1, first + bad + 1, float(losses[bad]))  # type: ignore[index]
         if ddp:
             sums = torch.tensor([total, float(counted)], dtype=torch.float64, device=self._device)
             self._all_reduce(sums)
@@ -644,11 +587,11 @@ class Trainer(torchon.Runnable):
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
 
-    def _nan(self, step: int, iteration: int | None, value: float) -> None:
-        where = f"in iteration {iteration} of step {step}" if iteration is not None else f"in step {step}"
+    def _nan(self, step: int, iteration: int, overall: int, value: float) -> None:
         last = f"step {self.steps_done}" if self.steps_done else "none yet"
         raise torchon.RunFailed(
-            f"the training loss became {value} {where} (iteration {self.iterations_done + 1} overall); stopped "
+            f"the training loss became {value} in iteration {iteration} of step {step} (iteration {overall} "
+            "overall); stopped "
             f"before saving anything of it (last checkpoint: {last}). Lower the learning rate, clip gradients "
             "(clip_grad_norm), or set on_nan: skip to skip such batches"
         )
@@ -697,8 +640,7 @@ class Trainer(torchon.Runnable):
         return self._output / "checkpoints" / name if self._output is not None else None
 
     def _save_checkpoint(self, rngs: list[dict[str, Any]]) -> None:
-        path = self._checkpoint_path("last")
-        if path is None:
+        if self._writer is None:
             return
         state = TrainingState()
         state.model = self.model.state_dict()
@@ -710,8 +652,7 @@ class Trainer(torchon.Runnable):
         if self._train.epoch_rng is not None:
             counters["epoch_rng"] = self._train.epoch_rng
         state.progress = counters
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torchon.save(state, path)
+        self._writer.save_checkpoint(state)
 
     def _restore_checkpoint(self, path: Path) -> None:
         state = TrainingState.read(path)
@@ -731,34 +672,12 @@ class Trainer(torchon.Runnable):
     def _keep_best(self) -> None:
         """Save the model of the best step so far: as a bundle right away when checkpointing (so that a crash
         loses nothing), else in memory until the run ends."""
-        if self._output is None:
+        if self._writer is None:
             return
         if self.checkpoint:
-            self._save_best()
+            self._writer.save_best(self.model)
         else:
-            self._best_weights = {
-                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
-            }
-
-    def _save_best(self) -> None:
-        assert self._output is not None
-        try:
-            torchon.save(self.model, self._output / "best")
-        except Exception as exc:
-            if not getattr(self, "_warned_best", False):
-                self._log.warning("the best model is not saved as a bundle: %s", exc)
-                self._warned_best = True
-
-    def _save_kept_best(self) -> None:
-        best = getattr(self, "_best_weights", None)
-        if best is None:
-            return
-        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(best)
-        try:
-            self._save_best()
-        finally:
-            self.model.load_state_dict(current)
+            self._best_weights = snapshot(self.model.state_dict())
 
     def _finish(self) -> None:
         _trained.add(self.model)
@@ -773,8 +692,12 @@ class Trainer(torchon.Runnable):
             else None,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+        if self._writer is not None:
+            if self._best_weights is not None:
+                self._writer.save_best(self.model, self._best_weights)
+            self._writer.wait()
+            summary["timings"]["checkpoint_write"] = round(self._writer.seconds, 3)
         if self._output is not None:
-            self._save_kept_best()
             try:
                 torchon.save(self, self._output / "final")
                 summary["final"] = str(self._output / "final")
@@ -801,24 +724,8 @@ class Trainer(torchon.Runnable):
         """Give the model the initial weights it would have had had ``seed`` been set before it was built."""
         assert self.seed is not None
         seed_everything(self.seed)
-        if not self.seed_model or self.model in _trained:
-            return
-        from torchon.config import loads
-        from torchon.config.dump import DumpError, dump_yaml
-
-        try:
-            text = dump_yaml(self.model, _extensions_header())
-        except DumpError as exc:
-            logger.debug("model built in Python (%s): its initial weights are as built", exc)
-            return
-        try:
-            fresh = loads(text, "<model>").build().root
-            with torch.no_grad():
-                self.model.load_state_dict(fresh.state_dict())
-        except Exception as exc:  # the run can go on with the weights as built; say why they are not seeded
-            self._log.warning(
-                "the model's initial weights are as built, not drawn from seed %s: %s", self.seed, exc
-            )
+        if self.seed_model and self.model not in _trained:
+            reseed_model(self.model, self.seed, self._log)
 
     def _step_line(self, step: int, metrics: dict[str, float], improved: bool, seconds: float) -> str:
         rate = self._iterations / seconds if seconds > 0 else 0.0
@@ -849,14 +756,3 @@ def _move_optimizer_state(optim: torch.optim.Optimizer, device: torch.device) ->
                 and not (key == "step" and value.ndim == 0)
             ):
                 state[key] = value.to(device)
-
-
-def _extensions_header() -> dict[str, str]:
-    """The run's extensions as a config header another build (or process) can use: local paths made absolute."""
-    env = torchon.get_env()
-    header: dict[str, str] = {}
-    for name, spec in env.extensions.items():
-        resolved = env.resolved.get(name, {})
-        path = resolved.get("path") if resolved.get("kind") == "local" else None
-        header[name] = str(path) if path else spec
-    return header
