@@ -17,8 +17,10 @@ Figures:
   be reported; the goal of a quarter of a step is ours. No anchor: the ratio is that fraction; goal <= 0.25, a checkpoint costing at most a
   quarter of a step.
 
-Runs alternate the Trainer and the hand loop, after a warm-up; the figure is the median over the rounds of each
-round's ratio (both sides run back to back in a round), with the median rates as torchon= and anchor=. When Lightning is installed
+In each round the Trainer (driven through ``step()``, as ``torchon run`` drives it) and the hand loop run side by side,
+a step of one then a step of the other, which goes first alternating, so that a drift of the machine's speed falls
+on both alike; each round starts from a collected heap with the disk's writeback done. The figure is the median over
+the rounds of each round's ratio, with the median rates as torchon= and anchor=. When Lightning is installed
 its ``Trainer.fit`` on the digits MLP is measured too and its ratio printed (a note, not a figure): the issue quotes
 0.46x the hand loop without its progress bar and 0.38x with it. Run: ``python benchmarks/bench_trainer.py``
 (about a minute; needs torchon-torch).
@@ -27,7 +29,9 @@ its ``Trainer.fit`` on the digits MLP is measured too and its ratio printed (a n
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -83,43 +87,52 @@ class Case:
         self.per_step, self.steps, self.lr = per_step, steps, lr
 
 
-def hand_loop(case: Case) -> tuple[float, int, dict[str, Any]]:
-    """What one would write by hand: seconds, iterations, final weights."""
-    import torch
-    from torch import nn
+class HandLoop:
+    """What one would write by hand, one step at a time: train a step's batches, validate, copy the best weights."""
 
-    from torchon_torch.checkpoint import seed_everything
+    def __init__(self, case: Case) -> None:
+        import torch
+        from torch import nn
 
-    train, val = case.data
-    (x, y), (vx, vy) = train.tensors, val.tensors
-    torch.manual_seed(0)
-    model = case.model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=case.lr)
-    loss_fn = nn.CrossEntropyLoss()
-    seed_everything(0)
-    n, batch = len(y), case.batch
-    per_epoch = -(-n // batch)
-    per_step = case.per_step or per_epoch
-    epoch, position, order = 0, 0, None
-    best, best_weights = -1.0, None
-    iterations = 0
-    start = time.perf_counter()
-    for _step in range(case.steps):
+        from torchon_torch.checkpoint import seed_everything
+
+        self.case = case
+        train, val = case.data
+        (self.x, self.y), (self.vx, self.vy) = train.tensors, val.tensors
+        torch.manual_seed(0)
+        self.model = case.model()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=case.lr)
+        self.loss_fn = nn.CrossEntropyLoss()
+        seed_everything(0)
+        self.n = len(self.y)
+        self.per_epoch = -(-self.n // case.batch)
+        self.per_step = case.per_step or self.per_epoch
+        self.epoch, self.position, self.order = 0, 0, None
+        self.best, self.best_weights = -1.0, None
+        self.iterations = 0
+
+    def step(self) -> float:
+        """One step; its seconds."""
+        import torch
+
+        model, optimizer, loss_fn, batch = self.model, self.optimizer, self.loss_fn, self.case.batch
+        x, y, vx, vy = self.x, self.y, self.vx, self.vy
+        start = time.perf_counter()
         model.train()
         total = 0.0
-        for _ in range(per_step):
-            if order is None:
-                order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
-            idx = order[position * batch : (position + 1) * batch]
+        for _ in range(self.per_step):
+            if self.order is None:
+                self.order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.epoch))
+            idx = self.order[self.position * batch : (self.position + 1) * batch]
             loss = loss_fn(model(x[idx]), y[idx])
             total += loss.item()
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            iterations += 1
-            position += 1
-            if position == per_epoch:
-                epoch, position, order = epoch + 1, 0, None
+            self.iterations += 1
+            self.position += 1
+            if self.position == self.per_epoch:
+                self.epoch, self.position, self.order = self.epoch + 1, 0, None
         model.eval()
         with torch.no_grad():
             loss_sum, correct = 0.0, 0
@@ -128,61 +141,82 @@ def hand_loop(case: Case) -> tuple[float, int, dict[str, Any]]:
                 loss_sum += loss_fn(out, vy[i : i + batch]).item() * len(out)
                 correct += int((out.argmax(1) == vy[i : i + batch]).sum())
         accuracy = correct / len(vy)
-        if accuracy > best:
-            best, best_weights = accuracy, {k: v.detach().clone() for k, v in model.state_dict().items()}
-        _ = (total / per_step, loss_sum / len(vy), best_weights)
-    seconds = time.perf_counter() - start
-    return seconds, iterations, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if accuracy > self.best:
+            self.best = accuracy
+            self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        _ = (total / self.per_step, loss_sum / len(vy))
+        return time.perf_counter() - start
+
+    def weights(self) -> dict[str, Any]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
 
-def with_trainer(
-    case: Case, folder: Path, *, checkpoint: bool, background: bool = True
-) -> tuple[float, int, dict[str, Any], Any]:
-    """The Trainer, as ``torchon run`` drives it (metrics recorded, logs to a file): seconds of its steps."""
-    import torch
+class TrainerRun:
+    """The Trainer, as ``torchon run`` drives it (metrics recorded, logs to a file), one step at a time."""
 
-    import torchon
-    from torchon import metrics
-    from torchon.component import Context, Partial
-    from torchon_torch.trainer import Trainer
+    def __init__(self, case: Case, folder: Path, *, checkpoint: bool, background: bool = True) -> None:
+        import torch
 
-    train, val = case.data
-    torch.manual_seed(0)
-    trainer = Trainer(
-        model=case.model(),
-        train_data=train,
-        val_data=val,
-        batch_size=case.batch,
-        optimizer=Partial(torch.optim.Adam, {"lr": case.lr}),
-        metrics=["accuracy"],
-        val_metric="accuracy",
-        max_steps=case.steps,
-        iterations_per_step=case.per_step,
-        seed=0,
-        checkpoint=checkpoint,
-        async_checkpoint=background,
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    log = logging.getLogger("torchon.run")
-    handler = logging.FileHandler(folder / "run.log")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    metrics.start_recording(folder / "metrics.jsonl")
-    trainer.setup(Context(env=torchon.get_env(), output_dir=folder, logger=log))
-    try:
+        import torchon
+        from torchon import metrics
+        from torchon.component import Context, Partial
+        from torchon_torch.trainer import Trainer
+
+        train, val = case.data
+        torch.manual_seed(0)
+        self.trainer = Trainer(
+            model=case.model(),
+            train_data=train,
+            val_data=val,
+            batch_size=case.batch,
+            optimizer=Partial(torch.optim.Adam, {"lr": case.lr}),
+            metrics=["accuracy"],
+            val_metric="accuracy",
+            max_steps=case.steps,
+            iterations_per_step=case.per_step,
+            seed=0,
+            checkpoint=checkpoint,
+            async_checkpoint=background,
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = logging.getLogger("torchon.run")
+        self.handler = logging.FileHandler(folder / "run.log")
+        self.log.addHandler(self.handler)
+        self.log.setLevel(logging.INFO)
+        metrics.start_recording(folder / "metrics.jsonl")
+        self.trainer.setup(Context(env=torchon.get_env(), output_dir=folder, logger=self.log))
+        self.writer = self.trainer._writer
+        self.seconds = 0.0
+
+    def step(self) -> float:
         start = time.perf_counter()
-        while trainer.step():
-            pass
-        seconds = time.perf_counter() - start
-        writer = trainer._writer
-    finally:
-        trainer.teardown()
-        metrics.stop_recording()
-        log.removeHandler(handler)
-        handler.close()
-    final = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-    trainer._writer_seconds = writer.seconds if writer is not None else 0.0
-    return seconds, trainer.iterations_done, final, trainer
+        self.trainer.step()
+        spent = time.perf_counter() - start
+        self.seconds += spent
+        return spent
+
+    def close(self) -> dict[str, Any]:
+        """Tear down (waiting for the last checkpoint); the final weights."""
+        from torchon import metrics
+
+        start = time.perf_counter()
+        try:
+            self.trainer.teardown()
+        finally:
+            metrics.stop_recording()
+            self.log.removeHandler(self.handler)
+            self.handler.close()
+        self.seconds += time.perf_counter() - start  # a checkpoint still being written is part of the run
+        return {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
+
+
+def with_trainer(case: Case, folder: Path, *, checkpoint: bool, background: bool = True) -> TrainerRun:
+    """A whole run of the Trainer, on its own."""
+    run = TrainerRun(case, folder, checkpoint=checkpoint, background=background)
+    while run.trainer.steps_done < case.steps:
+        run.step()
+    run.close()
+    return run
 
 
 def lightning_ratio(case: Case, anchor_rate: float) -> str:
@@ -216,40 +250,65 @@ def lightning_ratio(case: Case, anchor_rate: float) -> str:
     return f"lightning {L.__version__}: ratio={rate / anchor_rate:.2f} (no progress bar, no validation)"
 
 
+def settle() -> None:
+    """Start a timed run from a collected heap and a disk with nothing left to write back."""
+    gc.collect()
+    os.sync()
+
+
 def measure(case: Case, rounds: int) -> None:
     import torch
 
     ours, theirs, checkpoint_fractions, critical, writes, sync_fractions = [], [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="torchon-bench-trainer-") as tmp:
         root = Path(tmp)
-        hand_loop(case)  # warm-up: first-call costs (allocator, kernels) on neither side's clock
+        warm = HandLoop(case)  # warm-up: first-call costs (allocator, kernels) on neither side's clock
+        for _ in range(2):
+            warm.step()
         with_trainer(case, root / "warm", checkpoint=False)
         same = True
         for r in range(rounds):
-            seconds, iterations, reference = hand_loop(case)
-            theirs.append(iterations / seconds)
-            seconds, iterations, final, _ = with_trainer(case, root / f"t{r}", checkpoint=False)
-            ours.append(iterations / seconds)
+            # the two run side by side, step by step, which goes first alternating: a drift of the machine's
+            # speed falls on both alike
+            settle()
+            hand, run = HandLoop(case), TrainerRun(case, root / f"t{r}", checkpoint=False)
+            hand_seconds = 0.0
+            for s in range(case.steps):
+                if s % 2 == 0:
+                    hand_seconds += hand.step()
+                    run.step()
+                else:
+                    run.step()
+                    hand_seconds += hand.step()
+            final, reference = run.close(), hand.weights()
             same = same and all(torch.equal(final[k], reference[k]) for k in reference)
-            seconds_on, _, _, trainer = with_trainer(case, root / f"c{r}", checkpoint=True)
-            t = trainer.timings
+            theirs.append(hand.iterations / hand_seconds)
+            ours.append(run.trainer.iterations_done / run.seconds)
+            # checkpoints: whole runs one after another, each starting settled (a background write must not
+            # fall on another run's clock)
+            settle()
+            plain = with_trainer(case, root / f"p{r}", checkpoint=False).seconds
+            settle()
+            background = with_trainer(case, root / f"c{r}", checkpoint=True)
+            t = background.trainer.timings
             critical.append(t["checkpoint"] / (t["train"] + t["validate"]))
-            checkpoint_fractions.append(seconds_on / seconds - 1)
-            writes.append(trainer._writer_seconds / case.steps)
-            seconds_sync, _, _, _ = with_trainer(case, root / f"s{r}", checkpoint=True, background=False)
-            sync_fractions.append(seconds_sync / seconds - 1)
-    # each round runs both sides back to back: the median of the rounds' ratios cancels the slow drifts of a
-    # shared machine better than a ratio of medians
+            checkpoint_fractions.append(background.seconds / plain - 1)
+            writes.append((background.writer.seconds if background.writer else 0.0) / case.steps)
+            settle()
+            sync_fractions.append(
+                with_trainer(case, root / f"s{r}", checkpoint=True, background=False).seconds / plain - 1
+            )
+    # the median of the rounds' ratios cancels the slow drifts of a shared machine better than a ratio of medians
     ratio = statistics.median(t / h for t, h in zip(ours, theirs))
     rate, anchor = statistics.median(ours), statistics.median(theirs)
     print(
         f"BENCH trainer-{case.name}: ratio={ratio:.3f} goal=>=0.97 torchon={rate:.0f}it/s "
-        f"anchor={anchor:.0f}it/s (hand loop, same batches; weights bit-identical: {'yes' if same else 'NO'}; "
-        f"median of {rounds} paired rounds, best {max(ours):.0f} / {max(theirs):.0f} it/s; {case.steps} steps; "
-        f"{lightning_ratio(case, anchor) if case.name == 'digits' else 'checkpoints off'})"
+        f"anchor={anchor:.0f}it/s (hand loop, same batches, run step by step alongside; weights bit-identical: "
+        f"{'yes' if same else 'NO'}; median of {rounds} rounds, best {max(ours):.0f} / {max(theirs):.0f} it/s; "
+        f"{case.steps} steps; {lightning_ratio(case, anchor) if case.name == 'digits' else 'checkpoints off'})"
     )
     fraction = statistics.median(checkpoint_fractions)
-    step_seconds = case.steps and (iterations / rate) / case.steps
+    step_seconds = (case.per_step or -(-len(case.data[0]) // case.batch)) / rate
     print(
         f"BENCH trainer-checkpoint-{case.name}: ratio={fraction:.3f} goal=<=0.25 "
         f"torchon={fraction * step_seconds * 1000:.1f}ms anchor={step_seconds * 1000:.1f}ms (what a checkpoint "

@@ -147,14 +147,29 @@ def run_config(
     debug: bool = False,
     install_extensions: bool = False,
     locked: str | Path | None = None,
+    executor: str | None = None,
 ) -> int:
     """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config).
 
     ``install_extensions`` lets git and PyPI extensions be installed; ``locked`` is a lock file whose extensions
-    are installed exactly, and whose distributions must be the installed ones. A config that cannot be loaded or
-    built writes nothing, so fixing it and running again needs no --force.
+    are installed exactly, and whose distributions must be the installed ones. ``executor`` names the executor
+    that runs the trials of searches and experiments, in place of their config's. A config that cannot be loaded
+    or built writes nothing, so fixing it and running again needs no --force.
     """
     previous_env = get_env()
+    if executor is not None:
+        from torchon.config.errors import did_you_mean
+        from torchon.plugins import get_manager
+
+        known = get_manager().executors
+        if executor not in known:
+            print(
+                f"torchon: error: --executor {executor!r} is not registered"
+                f"{did_you_mean(executor, known.names())}; known executors: {', '.join(known.names()) or 'none'}"
+                + ("" if "ray" in known else " (plugins add more: torchon-ray adds ray)"),
+                file=sys.stderr,
+            )
+            return 2
     lock: Lock | None = None
     if locked is not None:
         try:
@@ -167,7 +182,11 @@ def run_config(
         run_lock = Lock.from_config(config)
         if lock is not None:
             _check_lock(lock, run_lock, config)
-        set_env(config.environment(previous_env).replace(config_path=str(Path(config_path).resolve())))
+        set_env(
+            config.environment(previous_env).replace(
+                config_path=str(Path(config_path).resolve()), executor=executor or previous_env.executor
+            )
+        )
         built = _build(config)
     except ConfigError as exc:
         set_env(previous_env)
@@ -196,6 +215,7 @@ def run_config(
         "plugins": _plugin_record(),
         "extensions": {r.name: r.to_dict() for r in config.resolved},
         "resume": resume,
+        "executor": env.executor,
         "started": _dt.datetime.now(_dt.UTC).isoformat(),
         "status": "running",
     }

@@ -66,12 +66,11 @@ def _check_name(name: str) -> str:
     return pure.as_posix()
 
 
-def _fsync_write(path: Path, data: bytes | memoryview) -> None:
+def _write(path: Path, data: bytes | memoryview) -> None:
+    """Write a small file; the save fsyncs all of them together before it writes the manifest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 _FLUSH_EVERY = 64 * 1024 * 1024
@@ -154,7 +153,7 @@ class WriteFolder:
     def write_bytes(self, name: str, data: bytes | memoryview) -> None:
         key = self._key(name)
         self._records[key] = {"size": len(data), DIGEST: digest_bytes(data)}
-        _fsync_write(self.path / _check_name(name), data)
+        _write(self.path / _check_name(name), data)
 
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode("utf-8"))
@@ -165,7 +164,8 @@ class WriteFolder:
         return StreamWriter(self.path / _check_name(name), self._key(name), self._records)
 
     def file(self, name: str) -> Path:
-        """A path to write ``name`` to yourself; it is digested (and fsynced) when the saver returns."""
+        """A path to write ``name`` to yourself; it is digested when the saver returns (and fsynced with the
+        bundle's other files before the manifest)."""
         rel = _check_name(name)
         target = self.path / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -178,8 +178,6 @@ class WriteFolder:
             target = self.path / rel
             if not target.is_file():
                 raise FileNotFoundError(f"saver promised {_join(self.prefix, rel)} but did not write it")
-            with open(target, "rb") as f:
-                os.fsync(f.fileno())
             self._records[_join(self.prefix, rel)] = {
                 "size": target.stat().st_size,
                 DIGEST: digest_file(target),

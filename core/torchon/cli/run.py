@@ -32,6 +32,12 @@ class RunCommand(Command):
             "cache at the resolved commit; PyPI: with pip), into this Python environment",
         )
         parser.add_argument(
+            "--executor",
+            metavar="NAME",
+            help="run the trials of searches and experiments with executor NAME (local, or one a plugin adds, such "
+            "as ray), whatever executor: the config gives",
+        )
+        parser.add_argument(
             "--locked",
             metavar="LOCKFILE",
             help="install the extensions exactly as LOCKFILE (a torchon.lock a run wrote) records them: git at "
@@ -49,4 +55,5 @@ class RunCommand(Command):
             debug=bool(getattr(args, "debug", False)),
             install_extensions=args.install_extensions,
             locked=args.locked,
+            executor=args.executor,
         )

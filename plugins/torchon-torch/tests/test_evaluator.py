@@ -81,6 +81,7 @@ def test_an_evaluator_takes_a_model_built_in_the_config(manager) -> None:  # typ
     results = evaluator.evaluate()
     assert set(results) == {"loss", "accuracy"} and 0.0 <= results["accuracy"] <= 1.0
     x, y = evaluator.data.tensors
+    evaluator.model.cpu()  # device auto: evaluated where CUDA is, if anywhere
     expected = (evaluator.model(x).argmax(1) == y).double().mean().item()
     assert results["accuracy"] == pytest.approx(expected)
     assert results["loss"] == pytest.approx(

@@ -67,3 +67,33 @@ def test_two_processes_match_one_and_only_process_0_writes(manager, tmp_path: Pa
     assert again.returncode == 0, again.stderr
     assert "resumed from" in again.stderr and "step 5" not in again.stderr
     assert "failed" not in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize(
+    ("device", "gpus", "message"),
+    [
+        ("auto", 1, "processes: 2 puts each process on a GPU of its own, but 1 GPU is visible here"),
+        ("cuda", 0, "device 'cuda' was asked for, but no GPU is visible here; set device: cpu"),
+        (
+            "cuda",
+            1,
+            "but 1 GPU is visible here; set processes: 1 or fewer, or device: cpu to train 2 processes",
+        ),
+        ("cuda:0", 2, "device 'cuda:0' names one GPU"),
+        ("auto", 2, None),
+        ("cpu", 1, None),
+    ],
+)
+def test_processes_that_would_share_a_gpu_are_refused_before_starting(
+    monkeypatch, device, gpus, message
+) -> None:  # type: ignore[no-untyped-def]
+    from torchon_torch.distributed import check_gpus
+
+    # a machine with `gpus` GPUs, as torch would see it (this one may have none)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    if message is None:
+        check_gpus(2, device)
+    else:
+        with pytest.raises(torchon.RunFailed, match=message.replace("(", r"\(").replace(")", r"\)")):
+            check_gpus(2, device)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Place",
+    "check_gpus",
     "failed_workers",
     "init_process_group",
     "launch",
@@ -50,6 +51,30 @@ class Place:
         self.rank, self.world, self.port = rank, world, port
         self.store = store  # process 0's TCPStore, which the others join
         self.workers: list[Any] = []  # process 0: the other processes
+
+
+def check_gpus(processes: int, device: str) -> None:
+    """Fail clearly, before starting anything, when the processes would share a GPU (NCCL refuses that)."""
+    if device == "auto" and not torch.cuda.is_available():
+        return
+    if not device.startswith(("auto", "cuda")):
+        return
+    if device not in ("auto", "cuda"):
+        raise torchon.RunFailed(
+            f"processes: {processes} puts each process on a GPU of its own, but device {device!r} names one GPU; "
+            "set device: cuda (or auto), or processes: 1"
+        )
+    count = torch.cuda.device_count()
+    if count == 0:
+        raise torchon.RunFailed(
+            f"device {device!r} was asked for, but no GPU is visible here; set device: cpu"
+        )
+    if count < processes:
+        raise torchon.RunFailed(
+            f"processes: {processes} puts each process on a GPU of its own, but {count} GPU"
+            f"{'s are' if count != 1 else ' is'} visible here; set processes: {count} or fewer, or device: cpu to "
+            f"train {processes} processes on the CPU (gloo)"
+        )
 
 
 def launch(trainer: Trainer, context: torchon.Context | None) -> Place:

@@ -269,7 +269,9 @@ class Trainer(torchon.Runnable):
         self._log = context.logger if context is not None else logger
         resume = bool(context is not None and context.resume)
         if self.processes > 1 and self._dist is None:
-            from torchon_torch.distributed import launch
+            from torchon_torch.distributed import check_gpus, launch
+
+            check_gpus(self.processes, self.device)
 
             self._dist = launch(self, context)
         if self._dist is not None:
