@@ -131,6 +131,14 @@ def machine_parallelism(work: int = 6_000_000) -> float:
     return serial / (time.perf_counter() - start)
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (``taskset`` and containers may give it fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=200)
@@ -183,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             one.append(args.busy_trials / run_search(busy[1], folder / f"out{next(runs)}"))
             two.append(args.busy_trials / run_search(busy[2], folder / f"out{next(runs)}"))
 
+    load = os.getloadavg()[0]  # other work on the machine moves both figures: say how busy it was
     t, a = statistics.median(ours), statistics.median(theirs)
     ray = run_ray_tune(min(args.trials, 50))
     ray_note = (
@@ -191,14 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"BENCH search-trial-overhead: ratio={t / a:.2f} goal=<=8 torchon={t * 1e3:.2f}ms anchor={a * 1e3:.2f}ms "
         f"(per trivial trial, {args.trials} trials, local executor, 1 worker; anchor optuna study.optimize "
-        f"in-process; TPE both{ray_note})"
+        f"in-process; TPE both{ray_note}; load average {load:.2f})"
     )
     t2, t1 = statistics.median(two), statistics.median(one)
     machine = machine_parallelism()
     print(
         f"BENCH search-2-workers: ratio={t2 / t1:.2f} goal=>=1.8 torchon={t2:.2f}trials/s anchor={t1:.2f}trials/s "
-        f"(CPU-bound trials, no bundles kept, 2 workers against 1, {os.cpu_count()} CPUs; two plain processes here run "
-        f"{machine:.2f}x as fast as one after the other)"
+        f"(CPU-bound trials, no bundles kept, 2 workers against 1, {_cpus()} CPUs; two plain processes here run "
+        f"{machine:.2f}x as fast as one after the other; load average {load:.2f})"
     )
     return 0
 

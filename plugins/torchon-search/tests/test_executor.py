@@ -33,6 +33,9 @@ def run(prepared, payload, channel):
         channel.send({"echo": channel.recv()})
     if kind == "sleep":
         time.sleep(60)
+    if kind == "lazy":
+        import lazy_mod  # noqa: F401
+        channel.send({"pid": os.getpid()})
     print("printed by", kind)
 """
 
@@ -111,3 +114,24 @@ def test_a_worker_that_cannot_prepare_says_why(tmp_path: Path) -> None:
     spec = WorkerSpec("no_such_module:prepare", "no_such_module:run")
     with pytest.raises(ExecutorError, match=r"could not prepare: .*no_such_module"):
         LocalExecutor(spec).start()
+
+
+def test_modules_tasks_import_are_imported_once_for_later_tasks(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    # lazy_mod notes each process that imports it
+    (tmp_path / "lazy_mod.py").write_text(
+        "import os, pathlib\n"
+        "with open(pathlib.Path(__file__).with_name('imports.log'), 'a') as f:\n"
+        "    f.write(f'{os.getpid()}\\n')\n"
+    )
+    pids = []
+    for n in range(3):  # one after the other
+        executor.submit(Task(f"lazy{n}", {"n": n, "kind": "lazy"}))
+        events = drain(executor, 1)
+        pids.append(next(e.data["pid"] for e in events[f"lazy{n}"] if "pid" in e.data))
+    importers = [int(line) for line in (tmp_path / "imports.log").read_text().split()]
+    # the first task imported it, and so did the zygote once told (while the first task ran); the second task's
+    # process may have been forked before that; the third was forked after, and had it already
+    assert pids[0] in importers and pids[2] not in importers
+    assert len(set(importers) - set(pids)) == 1 and len(importers) == len(set(importers))  # the zygote, once

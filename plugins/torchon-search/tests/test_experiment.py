@@ -152,13 +152,21 @@ def test_reduce_larger_than_the_variants(run_search) -> None:  # type: ignore[no
     assert len(trial_results(out / "evaluate")) == 18
 
 
+# links to a stage, or an attribute, that does not exist; a search tag that nothing varies; bad reduce
 @pytest.mark.parametrize(
     ("change", "what"),
     [
-        ("model: !@ train.model", None),
         (
             "model: !@ trian.model",
             "link !@ trian.model: nothing named 'trian' is in scope (did you mean train?)",
+        ),
+        (
+            "model: !@ train.modle",
+            "link !@ train.modle: train (!toy.Train) has no argument or attribute 'modle' (did you mean model?)",
+        ),
+        (
+            "train: {metric: loss, mode: min}|train: {metric: loss, mode: min, seed: !grid [1, 2]}",
+            "!grid is not inside the trial of a !Search or a stage of an !Experiment's pipeline, so nothing varies",
         ),
         (
             "reduce: {train: 2}|reduce: {trian: 2}",
@@ -178,12 +186,10 @@ def test_reduce_larger_than_the_variants(run_search) -> None:  # type: ignore[no
         ),
     ],
 )
-def test_bad_experiments_are_config_errors(tmp_path: Path, change: str, what: str | None) -> None:
+def test_bad_experiments_are_config_errors(tmp_path: Path, change: str, what: str) -> None:
     from search_helpers import torchon as run_torchon
 
     text = EXPERIMENT.format(sleep=0, scale=2.0, keep=2)
-    if what is None:
-        return
     pairs = change.split("|")
     if len(pairs) == 1:
         text = text.replace("model: !@ train.model", change)
@@ -238,3 +244,28 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint(tmp_path: Path) -> Non
     result = json.loads((folder / "result.json").read_text())
     assert result["status"] == "completed" and result["steps"] == 6
     assert [h["step"] for h in result["history"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_independent_stages_run_at_the_same_time(run_search, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Stages a and b link to nothing: they start together. Each waits for the other to have started, so their
+    times overlap only if they ran at once; join links to both, so it starts after both ended."""
+    monkeypatch.syspath_prepend(str(TOY))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proc, out = run_search(
+        f"""
+        !Experiment
+        pipeline:
+          a: !toy.Meet {{folder: {marks}, name: a, other: b}}
+          b: !toy.Meet {{folder: {marks}, name: b, other: a}}
+          join: !toy.Join {{left: !@ a, right: !@ b, folder: {marks}}}
+        max_concurrent: 2
+        resources: {{cpus: 0.5}}
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    t = {p.name: float(p.read_text()) for p in marks.iterdir()}
+    assert t["a.start"] < t["b.end"] and t["b.start"] < t["a.end"]  # a and b overlapped
+    assert t["join.start"] >= max(t["a.end"], t["b.end"])  # join waited for both
+    join = torchon.load(out / "best" / "join")  # built from the outputs of a and b: each saw the other start
+    assert join.left.met and join.right.met

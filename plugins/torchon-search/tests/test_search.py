@@ -175,3 +175,18 @@ def test_pruners_stop_bad_trials_early(run_search, pruner: str) -> None:  # type
         assert sorted(r["trial"] for r in pruned) == sorted(r["trial"] for r in bad), rows
     else:  # successive halving compares rungs: most bad trials go, some good ones may too
         assert sum(r["status"] == "pruned" for r in bad) >= 3, rows
+
+
+def test_the_command_line_executor_replaces_the_configs(run_search) -> None:  # type: ignore[no-untyped-def]
+    body = GRID.format(mode="min") + "executor: nowhere\n"  # not registered: only --executor makes this run
+    refused, _ = run_search(body)
+    assert refused.returncode == 2 and "executor 'nowhere' is not registered" in refused.stderr
+
+    proc, out = run_search(body, "--executor", "local", out="chosen")
+    assert proc.returncode == 0, proc.stderr
+    assert len(results(out)) == 6
+    assert json.loads((out / "run.json").read_text())["executor"] == "local"
+
+    unknown, _ = run_search(GRID.format(mode="min"), "--executor", "locall", out="unknown")
+    assert unknown.returncode == 2
+    assert "--executor 'locall' is not registered (did you mean local?)" in unknown.stderr

@@ -142,10 +142,11 @@ def test_grid_algorithm_cannot_enumerate_a_range() -> None:
     ("option", "what"),
     [
         ("pruner: ashaa", "unknown pruner 'ashaa' (did you mean asha?)"),
-        (
-            "algorithm: tpee",
-            "argument 'algorithm' of !Search expects one of 'grid', 'random', 'tpe', 'cmaes'",
-        ),
+        ("algorithm: tpee", "unknown algorithm 'tpee' (did you mean tpe?)"),
+        ("mode: maximum", "mode must be min or max, got 'maximum'"),
+        ("metirc: loss", "!Search has no argument 'metirc' (did you mean metric?)"),
+        ("max_failures: -1", "max_failures must be a whole number, 0 or more"),
+        ("save: some", "save must be one of best, all, none"),
         ("resources: {gpu: 1}", "unknown resource 'gpu' (did you mean gpus?)"),
         ("num_samples: 0", "num_samples must be a whole number of at least 1"),
         ("executor: rey", "executor 'rey' is not registered"),
@@ -155,6 +156,48 @@ def test_bad_search_options(option: str, what: str) -> None:
     exc = error(SEARCH.format(width=4, lr=0.1) + option + "\n")
     assert what in exc.what, exc.what
     assert exc.mark is not None and exc.mark.line == 8
+
+
+def test_search_needs_a_metric() -> None:
+    exc = error(SEARCH.format(width=4, lr="!grid [0.1, 0.2]").replace("metric: loss\n", ""))
+    assert exc.what == "!Search is missing required argument(s): metric" and exc.mark is not None
+    assert exc.mark.line == 3 and "metric: ..." in (exc.fix or "")
+
+
+EXPERIMENT = """
+!Experiment
+pipeline:
+  train: !toy.Train
+    model: !toy.Model {width: !grid [2, 4]}
+search:
+  train: {metric: loss, mode: min}
+"""
+
+
+@pytest.mark.parametrize(
+    ("option", "what", "line"),
+    [
+        # top-level options apply to every stage, and are checked where they are written
+        ("mode: top", "!Experiment: mode must be min or max, got 'top'", 9),
+        ("reduse: {train: 1}", "!Experiment has no argument 'reduse' (did you mean reduce?)", 9),
+        (
+            "algorithm: grid\nnum_samples: 0",
+            "!Experiment: num_samples must be a whole number of at least 1",
+            10,
+        ),
+        ("max_concurrent: 0", "!Experiment: max_concurrent must be a whole number of at least 1", 9),
+    ],
+)
+def test_experiment_options_are_the_search_options(option: str, what: str, line: int) -> None:
+    exc = error(EXPERIMENT + option + "\n")
+    assert exc.what.startswith(what), exc.what
+    assert exc.mark is not None and exc.mark.line == line
+
+
+def test_a_stage_option_goes_to_its_stage() -> None:
+    exc = error(EXPERIMENT.replace("{metric: loss, mode: min}", "{metric: loss, mode: min, seeed: 1}"))
+    assert exc.what.startswith("stage train: unknown search option 'seeed' (did you mean seed?)"), exc.what
+    assert exc.mark is not None and (exc.mark.line, exc.mark.col) == (8, 36)
 
 
 def test_the_cli_reports_config_errors_with_position_and_exit_2(tmp_path: Path) -> None:

@@ -24,39 +24,14 @@ from typing import Any
 
 from torchon.errors import RunFailed
 from torchon.executor import Executor, Task, TaskEvent, WorkerSpec
+from torchon_search.options import PRUNERS, SearchOptions
 from torchon_search.space import Dimension, describe, grid_points, suggest
 
-__all__ = ["Driver", "SearchOptions", "StageSpec", "TrialRecord"]
+__all__ = ["Driver", "StageSpec", "TrialRecord"]
 
 logger = logging.getLogger("torchon.search")
 
-ALGORITHMS = ("grid", "random", "tpe", "cmaes")
-PRUNERS = {
-    "median": "MedianPruner",
-    "asha": "SuccessiveHalvingPruner",
-    "successive_halving": "SuccessiveHalvingPruner",
-    "hyperband": "HyperbandPruner",
-}
-SAVE_POLICIES = ("best", "all", "none")
 FINISHED = ("completed", "pruned")
-
-
-@dataclass
-class SearchOptions:
-    """How one stage is searched (the arguments of ``!Search`` less ``trial``)."""
-
-    metric: str | None = None
-    mode: str = "min"
-    algorithm: str | None = None
-    num_samples: int | None = None
-    pruner: Any = None
-    max_concurrent: int | None = None
-    resources: Mapping[str, float] = field(default_factory=dict)
-    max_failures: int | None = None
-    seed: int | None = None
-    executor: str = "local"
-    checkpoint_every: int = 0
-    save: str = "best"
 
 
 @dataclass
@@ -174,6 +149,29 @@ class _Lane:
         self.seen: dict[str, int] = {}
 
 
+@dataclass
+class _StageRun:
+    """A stage while its trials run: lanes still to ask, its concurrency limit, failures so far."""
+
+    stage: StageSpec
+    pending: list[_Lane]
+    limit: int
+    failures: int = 0
+    stopping: str | None = None  # why the stage stops (max_failures passed): no more trials start
+
+    def holding(self, running: Mapping[str, tuple[Any, ...]], released: set[str]) -> int:
+        """How many of the stage's trials hold a slot (running, not released)."""
+        return sum(
+            1 for key, entry in running.items() if entry[2].stage is self.stage and key not in released
+        )
+
+    def idle(self, running: Mapping[str, tuple[Any, ...]]) -> bool:
+        """Nothing left to start (or stopping) and nothing of it running."""
+        if self.pending and self.stopping is None:
+            return False
+        return not any(entry[2].stage is self.stage for entry in running.values())
+
+
 def _pruner(spec: Any) -> Any:
     import optuna
 
@@ -214,6 +212,7 @@ class Driver:
         self._executor: Executor | None = None
         self._running: dict[str, tuple[TrialRecord, Any, _Lane, dict[str, Any]]] = {}
         self._released: set[str] = set()  # running, but done with their work: not counted against concurrency
+        self._active: dict[str, _StageRun] = {}  # stages whose trials are running, by name
         self._number = 0
 
     # -- the executor --------------------------------------------------------------------------------------
@@ -260,34 +259,128 @@ class Driver:
     # -- running -------------------------------------------------------------------------------------------
 
     def run(self, order: list[str], reduce: Mapping[str, int] | None = None) -> None:
+        """Run the stages of ``order``, each as soon as the stages it links to are done: stages that do not
+        depend on each other run at the same time, their trials sharing the executor (its ``max_concurrent`` and
+        resources), each stage within its own ``max_concurrent``."""
         reduce = dict(reduce or {})
+        done: set[str] = set()
         try:
-            for name in order:
-                stage = self.stages[name]
-                combos = self._input_combos(stage)
-                self._run_stage(stage, combos)
-                ranked = rank(self.records[name], stage.options.mode) if stage.options.metric else []
-                done = [r for r in self.records[name] if r.status == "completed"]
-                if name in reduce:
-                    k = reduce[name]
-                    if k > len(ranked):
-                        logger.warning(
-                            "reduce: stage %s keeps the best %d, but only %d of its variants completed; all %d go on",
-                            name,
-                            k,
-                            len(ranked),
-                            len(ranked),
-                        )
-                    survivors = ranked[:k]
-                else:
-                    survivors = ranked if stage.options.metric else done
-                self._ensure_saved(stage, survivors if stage.keep is None else survivors[: stage.keep])
-                self.survivors[name] = survivors
-                self._write_table(stage)
+            while len(done) < len(order):
+                for name in order:
+                    stage = self.stages[name]
+                    if name not in done and name not in self._active and all(d in done for d in stage.deps):
+                        self._active[name] = self._start_stage(stage)
+                executor = self._executor
+                if executor is None or not self._active:  # stages left, none can start: links outside `order`
+                    waiting = [n for n in order if n not in done]
+                    raise RunFailed(f"stages {', '.join(waiting)} wait on stages that are not run")
+                self._submit(executor)
+                finished = [r for r in self._active.values() if r.idle(self._running)]
+                for run in finished:
+                    del self._active[run.stage.name]
+                    self._finish_stage(run, reduce.get(run.stage.name))
+                    done.add(run.stage.name)
+                if finished:
+                    continue  # what depends on them may start now
+                for event in executor.poll(0.25):
+                    self._dispatch(event, executor)
+        except BaseException:
+            if self._executor is not None:
+                for task_id in list(self._running):
+                    self._executor.cancel(task_id)
+            raise
         finally:
             if self._executor is not None:
                 self._executor.close()
                 self._executor = None
+
+    def _start_stage(self, stage: StageSpec) -> _StageRun:
+        opts = stage.options
+        combos = self._input_combos(stage)
+        lanes = [
+            _Lane(stage, combo, None if opts.seed is None else opts.seed + i)
+            for i, combo in enumerate(combos)
+        ]
+        if self.display is not None:
+            self.display.stage(stage.name, sum(lane.budget for lane in lanes), opts.metric, opts.mode)
+        if self._executor is None:
+            self._executor = self._start_executor()
+        why = self._executor.fits(opts.resources)
+        if why:
+            raise RunFailed(f"stage {stage.name}: {why}; lower its resources")
+        return _StageRun(stage, list(lanes), opts.max_concurrent or self._executor.max_concurrent)
+
+    def _submit(self, executor: Executor) -> None:
+        """Start trials while they fit, taking turns between the running stages (and each stage's lanes)."""
+        started = True
+        while started:
+            started = False
+            for run in list(self._active.values()):
+                resources = run.stage.options.resources
+                if run.stopping is not None or not run.pending:
+                    continue
+                if run.holding(self._running, self._released) >= run.limit:
+                    continue
+                if not executor.can_start(resources):
+                    continue
+                lane = run.pending[0]
+                if lane.asked >= lane.budget:
+                    run.pending.pop(0)
+                    started = True
+                    continue
+                lane.asked += 1
+                run.pending.append(run.pending.pop(0))
+                self._ask(run.stage, lane, executor)
+                started = True
+        if self.display is not None:
+            for run in self._active.values():
+                self.display.refresh(run.stage.name, self.records[run.stage.name])
+
+    def _dispatch(self, event: TaskEvent, executor: Executor) -> None:
+        """Hand an event to the stage of its trial; count failures, and stop the stage past ``max_failures``."""
+        entry = self._running.get(event.task_id)
+        if entry is None:
+            return
+        stage = entry[2].stage
+        failed = self._on_event(stage, event, executor)
+        run = self._active.get(stage.name)
+        if not failed or run is None:
+            return
+        run.failures += 1
+        limit = stage.options.max_failures
+        if limit is not None and run.failures > limit and run.stopping is None:
+            run.stopping = f"{run.failures} trials failed, more than max_failures={limit}"
+            for task_id, other in list(self._running.items()):
+                if other[2].stage is stage:
+                    executor.cancel(task_id)
+
+    def _finish_stage(self, run: _StageRun, keep_best: int | None) -> None:
+        """The stage's trials are all done: fail on what failed, else rank them and keep its survivors' outputs."""
+        stage = run.stage
+        name = stage.name
+        records = self.records[name]
+        if self.display is not None:
+            self.display.refresh(name, records, final=True)
+        if run.stopping is not None:
+            raise RunFailed(f"stage {name}: {run.stopping} ({_first_error(records)})")
+        if records and not [r for r in records if r.status in FINISHED]:
+            raise RunFailed(f"every trial of stage {name} failed ({len(records)}): {_first_error(records)}")
+        ranked = rank(records, stage.options.mode) if stage.options.metric else []
+        if keep_best is not None:
+            if keep_best > len(ranked):
+                logger.warning(
+                    "reduce: stage %s keeps the best %d, but only %d of its variants completed; all %d go on",
+                    name,
+                    keep_best,
+                    len(ranked),
+                    len(ranked),
+                )
+            survivors = ranked[:keep_best]
+        else:
+            survivors = ranked if stage.options.metric else [r for r in records if r.status == "completed"]
+        self._ensure_saved(stage, survivors if stage.keep is None else survivors[: stage.keep])
+        self.survivors[name] = survivors
+        self._write_table(stage)
 
     def _input_combos(self, stage: StageSpec) -> list[dict[str, TrialRecord]]:
         """Combinations of the deps' surviving variants that agree on the variants of shared ancestors."""
@@ -307,74 +400,6 @@ class Driver:
             return True
 
         return [c for c in combos if consistent(c)]
-
-    def _run_stage(self, stage: StageSpec, combos: list[dict[str, TrialRecord]]) -> None:
-        opts = stage.options
-        base_seed = opts.seed
-        lanes = [
-            _Lane(stage, combo, None if base_seed is None else base_seed + i)
-            for i, combo in enumerate(combos)
-        ]
-        if self.display is not None:
-            self.display.stage(stage.name, sum(lane.budget for lane in lanes), opts.metric, opts.mode)
-        if self._executor is None:
-            self._executor = self._start_executor()
-        executor = self._executor
-        why = executor.fits(opts.resources)
-        if why:
-            raise RunFailed(f"stage {stage.name}: {why}; lower its resources")
-        limit = opts.max_concurrent or executor.max_concurrent
-        failures = 0
-        stopping: str | None = None
-        pending = list(lanes)
-        try:
-            while True:
-                while (
-                    stopping is None
-                    and pending
-                    and len(self._running) - len(self._released) < limit
-                    and executor.can_start(opts.resources)
-                ):
-                    lane = pending[0]
-                    if lane.asked >= lane.budget:
-                        pending.pop(0)
-                        continue
-                    lane.asked += 1
-                    pending.append(pending.pop(0))  # round-robin between lanes
-                    self._ask(stage, lane, executor)
-                    if self.display is not None:
-                        self.display.refresh(self.records[stage.name])
-                if not self._running and (stopping is not None or not pending):
-                    break
-                for event in executor.poll(0.25):
-                    failed = self._on_event(stage, event, executor)
-                    if failed:
-                        failures += 1
-                        if (
-                            opts.max_failures is not None
-                            and failures > opts.max_failures
-                            and stopping is None
-                        ):
-                            stopping = f"{failures} trials failed, more than max_failures={opts.max_failures}"
-                            for task_id in list(self._running):
-                                executor.cancel(task_id)
-                if self.display is not None:
-                    self.display.refresh(self.records[stage.name])
-        except BaseException:
-            for task_id in list(self._running):
-                executor.cancel(task_id)
-            raise
-        finally:
-            if self.display is not None:
-                self.display.refresh(self.records[stage.name], final=True)
-        records = self.records[stage.name]
-        if stopping is not None:
-            raise RunFailed(f"stage {stage.name}: {stopping} ({_first_error(records)})")
-        finished = [r for r in records if r.status in FINISHED]
-        if records and not finished:
-            raise RunFailed(
-                f"every trial of stage {stage.name} failed ({len(records)}): {_first_error(records)}"
-            )
 
     def _ask(self, stage: StageSpec, lane: _Lane, executor: Executor) -> None:
         from torchon_search.variant import variant_key
@@ -592,9 +617,12 @@ class Driver:
                     log=str(Path(record.dir) / "trial.log"),
                 )
             )
-            while record.key in self._running:
+            while record.key in self._running:  # other stages' trials may be running too: theirs go to them
                 for event in executor.poll(0.25):
-                    self._on_event(stage, event, executor)
+                    if event.task_id == record.key:
+                        self._on_event(stage, event, executor)
+                    else:
+                        self._dispatch(event, executor)
             if not rerun.saved:
                 raise RunFailed(
                     f"stage {stage.name}: trial {record.number} ({record.key}) ran again to save its output, "

@@ -11,8 +11,10 @@ search:
 reduce: {train: 2}                                       # only the 2 best train variants go on
 ```
 
-Stages run in dependency order. Each variant of a stage is a trial of its own (a worker process); its output is
-saved once as a bundle, and downstream stages load that bundle instead of rebuilding or retraining it. A stage runs
+A stage starts as soon as the stages it links to are done; stages that do not depend on each other run at the same
+time, their trials sharing the executor (its ``max_concurrent`` and resources). Each variant of a stage is a trial of
+its own (a worker process); its output is saved once as a bundle, and downstream stages load that bundle instead of
+rebuilding or retraining it. A stage runs
 once per combination of the surviving variants of the stages it links to. Every variant is keyed by a hash of its
 resolved config and its inputs' keys, so rerunning (``torchon run --resume``, even after the driver was killed)
 skips finished variants, and changing one stage reruns it and what depends on it, nothing else. The best variant
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from torchon.component import Context, Runnable
 from torchon.config.build import Unbuilt
@@ -64,13 +66,15 @@ def _anchor(link: LinkNode) -> Any:
 
 
 class Experiment(Runnable):
-    """Run ``pipeline``'s stages in dependency order, searching those with search-space tags.
+    """Run ``pipeline``'s stages, each once the stages it links to are done (independent ones at the same time),
+    searching those with search-space tags.
 
     :param pipeline: stage name -> the component or runnable of that stage (search-space tags allowed inside;
         links ``!@ stage.attr`` to earlier stages).
-    :param search: stage name -> search options for it (the options of ``!Search``: ``metric``, ``mode``,
-        ``algorithm``, ``num_samples``, ``pruner``, ...); options given at the top level apply to every stage.
+    :param search: stage name -> the search options of that stage (:class:`torchon_search.options.SearchOptions`,
+        the options of ``!Search``: ``metric``, ``mode``, ``algorithm``, ``num_samples``, ``pruner``, ...).
     :param reduce: stage name -> how many of its best variants (by its metric and mode) go on to later stages.
+    :param options: search options for every stage (a stage's own, under ``search``, take precedence).
     """
 
     def __init__(
@@ -78,14 +82,7 @@ class Experiment(Runnable):
         pipeline: Unbuilt,
         search: dict[str, dict[str, Any]] | None = None,
         reduce: dict[str, int] | None = None,
-        metric: str | None = None,
-        mode: Literal["min", "max"] = "min",
-        max_concurrent: int | None = None,
-        resources: dict[str, float] | None = None,
-        max_failures: int | None = None,
-        seed: int | None = None,
-        executor: str = "local",
-        checkpoint_every: int = 0,
+        **options: Any,
     ) -> None:
         if not isinstance(pipeline, Unbuilt) or pipeline.config is None:
             raise TypeError("Experiment is built from a config: its pipeline must be written in the config")
@@ -114,16 +111,7 @@ class Experiment(Runnable):
                         mark,
                         fix=f"the stages are: {', '.join(names)}",
                     )
-        shared = {
-            "metric": metric,
-            "mode": mode,
-            "max_concurrent": max_concurrent,
-            "resources": dict(resources or {}),
-            "max_failures": max_failures,
-            "seed": seed,
-            "executor": executor,
-            "checkpoint_every": checkpoint_every,
-        }
+        check_options(options, where, [], label="!Experiment", arguments=("pipeline", "search", "reduce"))
         self._stages: dict[str, Any] = {}
         for name, stage_node in self._stage_nodes.items():
             base = getattr(stage_node, "path", "") or f"pipeline.{name}"
@@ -136,7 +124,7 @@ class Experiment(Runnable):
                     fix="write search: {stage: {metric: loss, mode: min}}",
                 )
             options_where = search_nodes.get(name) if isinstance(search_nodes, CMap) else where
-            opts = check_options({**shared, **own}, options_where, dims, label=f"stage {name}")
+            opts = check_options({**options, **own}, options_where, dims, label=f"stage {name}")
             if not isinstance(stage_node, TagNode) or stage_node.kind != "component":
                 raise ConfigError(
                     f"stage {name} must be a tagged component or runnable",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,67 +30,72 @@ def _params(record: TrialRecord, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@dataclass
+class _Stage:
+    """What the display knows of one stage."""
+
+    name: str
+    total: int
+    metric: str | None
+    mode: str
+    records: Sequence[TrialRecord] = ()
+    seen: int = 0  # records already looked at (plain lines)
+    open: list[TrialRecord] = field(default_factory=list)  # looked at, not yet settled (plain lines)
+    best: TrialRecord | None = None
+
+
 class Display:
-    """Shows trials as they run: a rich live table when ``stream`` is a terminal, one line per finished trial else."""
+    """Shows trials as they run: a rich live table per running stage when ``stream`` is a terminal, one line per
+    finished trial otherwise. Stages that run at the same time each have their own table."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._live: Any = None
-        self._seen = 0
-        self._open: list[TrialRecord] = []
-        self._best: TrialRecord | None = None
         self._last = 0.0
-        self._stage = ""
-        self._metric: str | None = None
-        self._mode = "min"
-        self._total = 0
+        self._stages: dict[str, _Stage] = {}
 
     def stage(self, name: str, total: int, metric: str | None, mode: str) -> None:
-        self._stage, self._total, self._metric, self._mode = name, total, metric, mode
-        self._seen, self._open, self._best = 0, [], None
-        if self.tty:
-            from rich.console import Console
-            from rich.live import Live
-
-            if self._live is not None:
-                self._live.stop()
-            self._live = Live(console=Console(file=self.stream), refresh_per_second=4, transient=False)
-            self._live.start()
-        else:
+        self._stages[name] = _Stage(name, total, metric, mode)
+        if not self.tty:
             print(
                 f"stage {name}: {total} trial(s), {metric or 'no metric'} ({mode})",
                 file=self.stream,
                 flush=True,
             )
+        elif self._live is None:
+            from rich.console import Console
+            from rich.live import Live
 
-    def refresh(self, records: Sequence[TrialRecord], final: bool = False) -> None:
+            self._live = Live(console=Console(file=self.stream), refresh_per_second=4, transient=False)
+            self._live.start()
+
+    def refresh(self, name: str, records: Sequence[TrialRecord], final: bool = False) -> None:
+        stage = self._stages[name]
+        stage.records = records
         if self.tty:
             now = time.monotonic()
-            if final or now - self._last > 0.2:
+            if (final or now - self._last > 0.2) and self._live is not None:
+                from rich.console import Group
+
                 self._last = now
-                if self._live is not None:
-                    self._live.update(self._table(records), refresh=True)
-            if final and self._live is not None:
-                self._live.stop()
-                self._live = None
+                self._live.update(Group(*(self._table(s) for s in self._stages.values())), refresh=True)
             return
-        fresh = records[
-            self._seen :
-        ]  # records only ever grow: look at each new one once, then at the unsettled
-        self._seen = len(records)
-        self._open.extend(fresh)
-        settled = [r for r in self._open if r.status not in ("running", "pending", "finishing")]
+        # records only ever grow: look at each new one once, then at the unsettled
+        fresh = records[stage.seen :]
+        stage.seen = len(records)
+        stage.open.extend(fresh)
+        settled = [r for r in stage.open if r.status not in ("running", "pending", "finishing")]
         if not settled:
             return
-        self._open = [r for r in self._open if r.status in ("running", "pending", "finishing")]
+        stage.open = [r for r in stage.open if r.status in ("running", "pending", "finishing")]
         for record in settled:
             status = "cached" if record.cached else record.status
             if record.value is not None and status in ("completed", "cached"):
-                if self._best is None or sort_key(record, self._mode) < sort_key(self._best, self._mode):
-                    self._best = record
-            value = f" {self._metric}={_fmt(record.value)}" if record.value is not None else ""
-            lead = f" (best {_fmt(self._best.value)}, trial {self._best.number})" if self._best else ""
+                if stage.best is None or sort_key(record, stage.mode) < sort_key(stage.best, stage.mode):
+                    stage.best = record
+            value = f" {stage.metric}={_fmt(record.value)}" if record.value is not None else ""
+            lead = f" (best {_fmt(stage.best.value)}, trial {stage.best.number})" if stage.best else ""
             error = f": {record.error}" if record.error and status == "failed" else ""
             print(
                 f"trial {record.number} [{record.stage}] {status}{value} step {record.steps}{lead} "
@@ -98,29 +104,30 @@ class Display:
                 flush=True,
             )
 
-    def _table(self, records: Sequence[TrialRecord]) -> Any:
+    def _table(self, stage: _Stage) -> Any:
         from rich.table import Table
 
-        best = rank(records, self._mode)
+        records = stage.records
+        best = rank(records, stage.mode)
         counts: dict[str, int] = {}
         for r in records:
             counts[r.status] = counts.get(r.status, 0) + 1
         done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
         lead = (
-            f"best {self._metric}={_fmt(best[0].value)} (trial {best[0].number})" if best else "no result yet"
+            f"best {stage.metric}={_fmt(best[0].value)} (trial {best[0].number})" if best else "no result yet"
         )
         table = Table(
-            title=f"{self._stage}: {done}/{self._total} done, {counts.get('running', 0)} running, "
+            title=f"{stage.name}: {done}/{stage.total} done, {counts.get('running', 0)} running, "
             f"{counts.get('failed', 0)} failed; {lead}",
             title_justify="left",
         )
-        for column in ("trial", "status", "step", self._metric or "value", "params"):
+        for column in ("trial", "status", "step", stage.metric or "value", "params"):
             table.add_column(column)
         running = [r for r in records if r.status == "running"]
         rest = [r for r in records if r.status != "running"]
         for r in (running + rest[::-1])[:_ROWS]:
             status = "cached" if r.cached else r.status
-            value = r.value if r.value is not None else r.metrics.get(self._metric or "", None)
+            value = r.value if r.value is not None else r.metrics.get(stage.metric or "", None)
             table.add_row(
                 str(r.number),
                 f"[{_STYLE.get(status, 'white')}]{status}[/]",

@@ -1,8 +1,9 @@
 """``executor: local`` (the default): tasks in local worker processes, forked from a prepared worker.
 
-One worker process (:mod:`torchon_search.zygote`) is started per executor and prepared once; every task is a child
-forked from it, so it starts in about a millisecond, shares nothing with other tasks once running, and whatever
-kills it (an exception, ``sys.exit``, a segfault, the out-of-memory killer) is reported as that task's exit.
+One worker process (:mod:`torchon_search.zygote`) is started per executor and prepared once; every task runs in a
+child forked from it ahead of time (a *spare*, whose socket the executor holds), so starting a task is one message to
+that child. A task shares nothing with other tasks once running, and whatever kills it (an exception, ``sys.exit``,
+a segfault, the out-of-memory killer) is reported as that task's exit.
 CPUs and GPUs are accounted for: a task starts only when its ``cpus`` and ``gpus`` are free, gets
 ``CUDA_VISIBLE_DEVICES`` set to the GPUs it was given, and its thread pools sized to its CPUs; ``memory_mb`` limits
 its address space.
@@ -28,6 +29,7 @@ from torchon_search.zygote import MAX_PACKET
 __all__ = ["LocalExecutor"]
 
 _KILL_GRACE = 5.0
+_SETUP_LIMIT = 100_000  # bytes: well under what one SOCK_SEQPACKET message may carry
 
 
 def _cpu_count() -> int:
@@ -87,6 +89,9 @@ class LocalExecutor(Executor):
         self._ctrl: socket.socket | None = None
         self._selector = selectors.DefaultSelector()
         self._tasks: dict[str, _Running] = {}
+        self._pids: dict[int, str] = {}  # child pid -> the task it runs
+        self._spares: list[tuple[int, socket.socket]] = []  # forked children waiting for a task
+        self._learned: set[str] = set()  # modules the zygote was told to import
         self._used_cpus = 0.0
         self._events: list[TaskEvent] = []
 
@@ -124,6 +129,8 @@ class LocalExecutor(Executor):
     # -- the worker process --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        from torchon.distributions import module_distributions
+
         if self._proc is not None and self._proc.poll() is None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -145,7 +152,12 @@ class LocalExecutor(Executor):
             "plugins": [list(p) for p in spec.plugins],
             "sys_path": list(spec.sys_path),
         }
-        ours.send(json.dumps(setup, default=str).encode())
+        # What this process read of the installed distributions (for the run's lock) holds there too: hand it over
+        # when it fits in one message (a few KB; the worker reads them itself otherwise).
+        data = json.dumps({**setup, "distributions": module_distributions()}, default=str).encode()
+        if len(data) > _SETUP_LIMIT:
+            data = json.dumps(setup, default=str).encode()
+        ours.send(data)
         data = ours.recv(MAX_PACKET)
         reply = (
             json.loads(data) if data else {"op": "error", "error": "the worker process died while starting"}
@@ -167,22 +179,28 @@ class LocalExecutor(Executor):
             self._worker_died()
             return
         message = json.loads(data)
-        running = self._tasks.get(message.get("task", ""))
-        if message["op"] == "started":
-            sock = socket.socket(fileno=fds[0])
-            if running is None:
-                sock.close()
-                return
-            running.sock, running.pid = sock, message["pid"]
-            self._selector.register(sock, selectors.EVENT_READ, running.task.id)
-        elif message["op"] == "exit" and running is not None:
-            self._finish(running, message)
+        if message["op"] == "spare":
+            for _, older in self._spares:  # the newest has imported what tasks import: the older ones leave
+                older.close()
+            self._spares = [(message["pid"], socket.socket(fileno=fds[0]))]
+        elif message["op"] == "exit":
+            pid = message["pid"]
+            running = self._tasks.get(self._pids.pop(pid, ""))
+            if running is not None:
+                self._finish(running, message)
+            for spare in [s for s in self._spares if s[0] == pid]:  # a spare died waiting
+                self._spares.remove(spare)
+                spare[1].close()
 
     def _worker_died(self) -> None:
         if self._ctrl is not None:
             self._selector.unregister(self._ctrl)
             self._ctrl.close()
             self._ctrl = None
+        for _, sock in self._spares:
+            sock.close()
+        self._spares.clear()
+        self._pids.clear()
         code = self._proc.wait() if self._proc is not None else None
         self._proc = None
         for running in list(self._tasks.values()):
@@ -214,9 +232,18 @@ class LocalExecutor(Executor):
         message = json.loads(data)
         if "__exit__" in message:
             running.exit = message["__exit__"]
+        elif "__imports__" in message:
+            self._learn(message["__imports__"])
         else:
             self._events.append(TaskEvent(task_id, "message", message))
         return True
+
+    def _learn(self, modules: list[str]) -> None:
+        """Have the zygote import the modules a task imported (once each), so that later tasks need not."""
+        new = [m for m in modules if m not in self._learned]
+        if new and self._ctrl is not None:
+            self._learned.update(new)
+            self._ctrl.send(json.dumps({"op": "import", "modules": new}).encode())
 
     def _finish(self, running: _Running, status: Mapping[str, Any]) -> None:
         if running.sock is not None:  # messages still in the socket come before the exit
@@ -254,24 +281,34 @@ class LocalExecutor(Executor):
     def submit(self, task: Task) -> None:
         if self._ctrl is None:
             self.start()
+        while not self._spares:  # the zygote forks the next one as soon as the last is taken
+            if self._ctrl is None:
+                raise ExecutorError("the local worker process ended")
+            self._ctrl_message()
         assert self._ctrl is not None
+        pid, sock = self._spares.pop(0)
         cpus = float(task.resources.get("cpus", 1))
         gpus_needed = int(task.resources.get("gpus", 0))
         gpus: list[int] = []
         if gpus_needed:
             free = self._gpus()
             gpus, free[:] = free[:gpus_needed], free[gpus_needed:]
-        self._tasks[task.id] = _Running(task, cpus, gpus)
+        self._tasks[task.id] = _Running(task, cpus, gpus, sock, pid)
+        self._pids[pid] = task.id
         self._used_cpus += cpus
+        self._selector.register(sock, selectors.EVENT_READ, task.id)
         message = {
-            "op": "start",
             "task": task.id,
             "payload": dict(task.payload),
             "resources": dict(task.resources),
             "gpu_ids": gpus if gpus_needed else None,
             "log": task.log,
         }
-        self._ctrl.send(json.dumps(message, default=str).encode())
+        try:
+            sock.send(json.dumps(message, default=str).encode())
+        except OSError:
+            pass  # the child died waiting: its exit, reported by the zygote, ends the task
+        self._ctrl.send(json.dumps({"op": "assign", "pid": pid}).encode())
 
     def poll(self, timeout: float | None = None) -> list[TaskEvent]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -312,14 +349,14 @@ class LocalExecutor(Executor):
             return
         if running.kill_at is None:
             running.kill_at = time.monotonic() + _KILL_GRACE
-            self._ctrl.send(json.dumps({"op": "kill", "task": task_id, "gentle": True}).encode())
+            self._ctrl.send(json.dumps({"op": "kill", "pid": running.pid, "gentle": True}).encode())
 
     def _check_kills(self) -> None:
         now = time.monotonic()
         for running in self._tasks.values():
             if running.kill_at is not None and now >= running.kill_at and self._ctrl is not None:
                 running.kill_at = now + 3600
-                self._ctrl.send(json.dumps({"op": "kill", "task": running.task.id}).encode())
+                self._ctrl.send(json.dumps({"op": "kill", "pid": running.pid}).encode())
 
     def running(self) -> int:
         return len(self._tasks)
@@ -342,5 +379,9 @@ class LocalExecutor(Executor):
         for running in list(self._tasks.values()):
             if running.sock is not None:
                 running.sock.close()
+        for _, sock in self._spares:
+            sock.close()
+        self._spares.clear()
         self._tasks.clear()
+        self._pids.clear()
         self._selector.close()

@@ -1,32 +1,76 @@
-"""Checking a search's options where they are written, before anything runs."""
+"""The options of a search, declared once: ``!Search`` takes them beside its ``trial``, ``!Experiment`` at its top
+level (for every stage) and under ``search: {STAGE: {...}}`` (for one stage). They are checked where they are
+written, before anything runs, and errors point at the offending option.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from torchon.config.errors import ConfigError, Mark, did_you_mean
 from torchon.config.nodes import CMap, TagNode
-from torchon_search.driver import ALGORITHMS, PRUNERS, SAVE_POLICIES, SearchOptions
 from torchon_search.space import Dimension
 
-__all__ = ["OPTION_NAMES", "check_options", "check_runnable", "owner_of"]
+__all__ = [
+    "ALGORITHMS",
+    "OPTION_NAMES",
+    "PRUNERS",
+    "SAVE_POLICIES",
+    "SearchOptions",
+    "check_options",
+    "check_runnable",
+    "owner_of",
+]
 
-OPTION_NAMES = (
-    "metric",
-    "mode",
-    "algorithm",
-    "num_samples",
-    "pruner",
-    "max_concurrent",
-    "resources",
-    "max_failures",
-    "seed",
-    "executor",
-    "checkpoint_every",
-    "save",
-)
+ALGORITHMS = ("grid", "random", "tpe", "cmaes")
+PRUNERS = {
+    "median": "MedianPruner",
+    "asha": "SuccessiveHalvingPruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+}
+SAVE_POLICIES = ("best", "all", "none")
 RESOURCES = ("cpus", "gpus", "memory_mb")
+
+
+@dataclass
+class SearchOptions:
+    """How one stage is searched.
+
+    :ivar metric: the reported metric to optimise (its last value in a trial is the trial's result).
+    :ivar mode: ``min`` or ``max``.
+    :ivar algorithm: ``grid`` (every combination; the default when every dimension is a ``!grid``), ``random``
+        (the default otherwise), ``tpe`` or ``cmaes`` (Optuna's samplers).
+    :ivar num_samples: trials per point of the ``!grid`` dimensions (default 1 for grid, else 10).
+    :ivar pruner: ``median``, ``asha`` (``successive_halving``), ``hyperband`` or ``none``; or a mapping with
+        ``type`` and the Optuna pruner's arguments. Fed the metric after every ``step()``.
+    :ivar max_concurrent: trials at once (default: as many as the CPUs allow).
+    :ivar resources: per trial: ``cpus`` (default 1), ``gpus`` (default 0), ``memory_mb`` (a limit).
+    :ivar max_failures: stop the search (and fail the run) once more trials than this have failed.
+    :ivar seed: seeds the sampler; a seeded search proposes the same trials again.
+    :ivar executor: what runs the trials (``local``: worker processes on this machine); ``torchon run
+        --executor NAME`` replaces it.
+    :ivar checkpoint_every: save the trial's runnable every N steps, so that an interrupted search resumes it.
+    :ivar save: whose outputs to keep as bundles: ``best`` (enough to export the best), ``all`` or ``none``.
+    """
+
+    metric: str | None = None
+    mode: str = "min"
+    algorithm: str | None = None
+    num_samples: int | None = None
+    pruner: Any = None
+    max_concurrent: int | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+    max_failures: int | None = None
+    seed: int | None = None
+    executor: str = "local"
+    checkpoint_every: int = 0
+    save: str = "best"
+
+
+OPTION_NAMES = tuple(f.name for f in fields(SearchOptions))
 
 
 def owner_of(root: Any, node: Any) -> tuple[TagNode | None, Any]:
@@ -60,11 +104,18 @@ def _mark(where: Any, key: str, fallback: Mark | None) -> Mark | None:
 
 
 def check_options(
-    values: Mapping[str, Any], where: Any, dims: list[Dimension], *, label: str = "!Search"
+    values: Mapping[str, Any],
+    where: Any,
+    dims: list[Dimension],
+    *,
+    label: str = "!Search",
+    required: Sequence[str] = (),
+    arguments: Sequence[str] = (),
 ) -> SearchOptions:
     """:class:`SearchOptions` from ``values``, or a :class:`ConfigError` at the offending option.
 
-    ``where`` is the tagged node or mapping the options are written in (for positions).
+    ``where`` is the tagged node or mapping the options are written in (for positions); ``required`` are options
+    that must be given; ``arguments`` are the other arguments written beside the options (for did-you-mean).
     """
     fallback = getattr(where, "mark", None)
 
@@ -73,10 +124,25 @@ def check_options(
 
     unknown = [k for k in values if k not in OPTION_NAMES]
     if unknown:
-        raise fail(
-            unknown[0],
-            f"unknown search option {unknown[0]!r}{did_you_mean(str(unknown[0]), OPTION_NAMES)}",
-            f"search options are: {', '.join(OPTION_NAMES)}",
+        key = str(unknown[0])
+        known = (*arguments, *OPTION_NAMES)
+        what = f"{label} has no argument {key!r}" if arguments else f"{label}: unknown search option {key!r}"
+        mark: Mark | None
+        if isinstance(where, TagNode):
+            mark = where.key_mark(key)
+        else:
+            mark = where.key_marks.get(key, fallback) if isinstance(where, CMap) else fallback
+        raise ConfigError(
+            f"{what}{did_you_mean(key, known)}",
+            mark,
+            fix=f"{'its arguments' if arguments else 'search options'} are: {', '.join(known)}",
+        )
+    missing = [k for k in required if values.get(k) is None]
+    if missing:
+        raise ConfigError(
+            f"{label} is missing required argument(s): {', '.join(missing)}",
+            fallback,
+            fix="add " + ", ".join(f"`{m}: ...`" for m in missing) + " under it",
         )
     opts = SearchOptions(**{k: v for k, v in values.items() if v is not None})
     if opts.metric is not None and (not isinstance(opts.metric, str) or not opts.metric):
@@ -113,8 +179,14 @@ def check_options(
             )
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise fail("resources", f"resource {key} must be a number, 0 or more", f"write {key}: 1")
+    from torchon.env import get_env
     from torchon.plugins import get_manager
 
+    chosen = (
+        get_env().executor
+    )  # `torchon run --executor NAME` (checked to be registered) wins over the config
+    if chosen is not None:
+        opts.executor = chosen
     executors = get_manager().executors
     if opts.executor not in executors:
         raise fail(

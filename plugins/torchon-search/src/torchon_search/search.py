@@ -23,7 +23,7 @@ when it is kept), ``results.csv``, ``report.html`` and ``best/`` (the best trial
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from torchon.component import Context, Runnable
 from torchon.config.build import Unbuilt
@@ -39,61 +39,26 @@ class Search(Runnable):
 
     :param trial: the runnable to search, with search-space tags (``!grid``, ``!choice``, ``!uniform``,
         ``!loguniform``, ``!randint``) anywhere inside it.
-    :param metric: the reported metric to optimise (its last value in a trial is the trial's result).
-    :param mode: ``min`` or ``max``.
-    :param algorithm: ``grid`` (every combination; default when every dimension is a ``!grid``), ``random``
-        (default otherwise), ``tpe`` or ``cmaes`` (Optuna's samplers).
-    :param num_samples: trials per point of the ``!grid`` dimensions (default 1 for grid, else 10).
-    :param pruner: ``median``, ``asha`` (``successive_halving``), ``hyperband`` or ``none``; or a mapping with
-        ``type`` and the Optuna pruner's arguments. Fed the metric after every ``step()``.
-    :param max_concurrent: trials at once (default: as many as the CPUs allow).
-    :param resources: per trial: ``cpus`` (default 1), ``gpus`` (default 0), ``memory_mb`` (a limit).
-    :param max_failures: stop the search (and fail the run) once more trials than this have failed.
-    :param seed: seeds the sampler; a seeded search proposes the same trials again.
-    :param executor: what runs the trials (``local``: worker processes on this machine).
-    :param checkpoint_every: save the trial's runnable every N steps, so an interrupted search resumes it.
-    :param save: whose bundles to keep: ``best`` (default: enough to export the best), ``all`` or ``none``.
+    :param options: the search options (:class:`torchon_search.options.SearchOptions`): ``metric`` (required),
+        ``mode``, ``algorithm``, ``num_samples``, ``pruner``, ``max_concurrent``, ``resources``, ``max_failures``,
+        ``seed``, ``executor``, ``checkpoint_every``, ``save``.
     """
 
-    def __init__(
-        self,
-        trial: Unbuilt,
-        metric: str,
-        mode: Literal["min", "max"] = "min",
-        algorithm: Literal["grid", "random", "tpe", "cmaes"] | None = None,
-        num_samples: int | None = None,
-        pruner: str | dict[str, Any] | None = None,
-        max_concurrent: int | None = None,
-        resources: dict[str, float] | None = None,
-        max_failures: int | None = None,
-        seed: int | None = None,
-        executor: str = "local",
-        checkpoint_every: int = 0,
-        save: Literal["best", "all", "none"] = "best",
-    ) -> None:
+    def __init__(self, trial: Unbuilt, **options: Any) -> None:
         if not isinstance(trial, Unbuilt) or trial.config is None:
             raise TypeError("Search is built from a config: its trial must be written in the config")
         self.trial = trial
-        root = trial.config.root
-        owner, _ = owner_of(root, trial.node)
+        owner, _ = owner_of(trial.config.root, trial.node)
         base = trial.node.path if hasattr(trial.node, "path") else "trial"
         self._dims = find_dimensions(trial.node, base)
-        values = {
-            "metric": metric,
-            "mode": mode,
-            "algorithm": algorithm,
-            "num_samples": num_samples,
-            "pruner": pruner,
-            "max_concurrent": max_concurrent,
-            "resources": dict(resources or {}),
-            "max_failures": max_failures,
-            "seed": seed,
-            "executor": executor,
-            "checkpoint_every": checkpoint_every,
-            "save": save,
-        }
-        self._options = check_options(values, owner if owner is not None else trial.node, self._dims)
-        check_runnable(trial.node, "!Search", needs_step=pruner not in (None, "none"))
+        self._options = check_options(
+            options,
+            owner if owner is not None else trial.node,
+            self._dims,
+            required=("metric",),
+            arguments=("trial",),
+        )
+        check_runnable(trial.node, "!Search", needs_step=self._options.pruner not in (None, "none"))
         self._base = base
         self._output: Path | None = None
 

@@ -1,6 +1,7 @@
 """What runs in a worker: one trial of a search, from building its variant to saving its output.
 
-:func:`prepare` runs once per worker process: it loads the config as run and finds the trial's unbuilt tree.
+:func:`prepare` runs once per worker process: it loads the config as run, finds the trial's unbuilt tree, and
+readies saving (imports, the installed distributions), so that the trials forked from that process need not.
 :func:`run_trial` runs once per trial, in a process of its own: builds the variant (loading upstream stages'
 bundles for links to them), calls ``setup``, then ``step()`` until the runnable is done, sending each step's
 metrics to the driver (and, with a pruner, waiting for its word to go on), checkpoints between steps when asked,
@@ -20,7 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare", "run_trial"]
+from torchon.component import Component
+
+__all__ = ["WarmUp", "prepare", "run_trial"]
 
 
 @contextlib.contextmanager
@@ -33,6 +36,22 @@ def _cwd(path: Path) -> Any:
         os.chdir(previous)
 
 
+class WarmUp(Component):
+    """A throwaway component, saved and loaded once by :func:`prepare`."""
+
+
+def _warm_up_saving() -> None:
+    """Save and load a throwaway bundle, so that what saving and loading import and cache on first use (~100 ms)
+    is ready in this process before trials are forked from it, instead of paid again by every trial that saves."""
+    import tempfile
+
+    import torchon
+
+    with tempfile.TemporaryDirectory(prefix="torchon-warm-up-") as tmp:
+        torchon.save(WarmUp(), Path(tmp) / "bundle")
+        torchon.load(Path(tmp) / "bundle")
+
+
 def prepare(args: Mapping[str, Any]) -> dict[str, Any]:
     """Load the config (as the driver ran it) and index what trials need from it."""
     import importlib
@@ -42,6 +61,13 @@ def prepare(args: Mapping[str, Any]) -> dict[str, Any]:
     # imported here, once, rather than in every forked trial
     for module in ("torchon.bundle.load", "torchon.bundle.save", "torchon.metrics", "torchon_search.variant"):
         importlib.import_module(module)
+    # A bundle's manifest names the distribution of every class in it, found from every installed distribution's
+    # file list (~100 ms to read): read here, once (the local executor hands over the driver's), so that every
+    # forked trial inherits it instead of reading them again when it saves.
+    from torchon.distributions import module_distributions
+
+    module_distributions()
+    _warm_up_saving()
 
     from torchon_search.space import find_dimensions
     from torchon_search.variant import follow, node_index

@@ -3,12 +3,19 @@
 Started by :class:`torchon_search.local.LocalExecutor` as ``python -m torchon_search.zygote FD``, where ``FD`` is
 its end of a ``SOCK_SEQPACKET`` socket pair (one JSON message per packet). It loads the driver's plugins and
 environment, calls the worker's ``prepare`` once (loading the config, importing the classes a trial builds), and
-then, for each ``start`` message, forks a child that runs one task. Forking from a prepared process is what makes a
-trial cheap to start (no interpreter start, no imports) while still isolating it: a trial that crashes, exits or
-segfaults takes only its own child down. The zygote stays single-threaded, so forking it is safe.
+then keeps one *spare* child forked ahead of time. Forking from a prepared process is what makes a trial cheap to
+start (no interpreter start, no imports) while still isolating it: a trial that crashes, exits or segfaults takes
+only its own child down. The zygote stays single-threaded, so forking it is safe.
 
-Each child gets its own socket pair to the driver; the zygote hands the driver its end with ``SCM_RIGHTS`` in the
-``started`` message, and reports the child's exit status (signals included) when it reaps it.
+Each spare has its own socket pair to the driver; the zygote hands the driver its end with ``SCM_RIGHTS`` in a
+``spare`` message. The driver starts a task by sending it straight to a spare (one hop: the zygote is not on the
+way), then says ``assign`` to the zygote, which forks the next spare. The zygote reports each child's exit status
+(signals included) by pid when it reaps it, and kills children by pid on the driver's word.
+
+A child says which modules it imported that the zygote had not (a library its classes import on first use, such as
+scikit-learn's datasets or ``torch._dynamo``, which creating a torch optimizer imports: seconds each) with its next
+message; the driver passes that on, and the zygote imports them and offers a new spare that has them (the driver
+drops the older one), so that later children start with them.
 """
 
 from __future__ import annotations
@@ -38,13 +45,28 @@ def _send(sock: socket.socket, message: Mapping[str, Any], fds: list[int] | None
 
 
 class ChildChannel:
-    """A task's end of its link to the driver (see :class:`torchon.executor.Channel`)."""
+    """A task's end of its link to the driver (see :class:`torchon.executor.Channel`).
 
-    def __init__(self, sock: socket.socket) -> None:
+    Before a message, it says which modules the task has imported since the last one that the zygote did not
+    have (``had``): the zygote imports them for later tasks while this one goes on.
+    """
+
+    def __init__(self, sock: socket.socket, had: set[str] | None = None) -> None:
         self._sock = sock
+        self._had = set(sys.modules) if had is None else had
+        self._count = len(sys.modules)
 
     def send(self, message: Mapping[str, Any]) -> None:
+        if len(sys.modules) != self._count:
+            self.report_imports()
         _send(self._sock, message)
+
+    def report_imports(self) -> None:
+        new = [m for m in list(sys.modules) if m not in self._had and not m.startswith("__")]
+        self._count = len(sys.modules)
+        if new:
+            self._had.update(new)
+            _send(self._sock, {"__imports__": new})
 
     def recv(self, timeout: float | None = None) -> Mapping[str, Any] | None:
         self._sock.settimeout(timeout)
@@ -109,14 +131,18 @@ def _exit_code(value: Any) -> int:
 
 
 def _run_child(
-    sock: socket.socket, message: Mapping[str, Any], run: Any, prepared: Any, saved_fds: tuple[int, int]
+    sock: socket.socket,
+    message: Mapping[str, Any],
+    run: Any,
+    prepared: Any,
+    saved_fds: tuple[int, int],
+    had: set[str],
 ) -> None:
-    """In the forked child: redirect output, apply resources, run the task, and leave with ``os._exit``."""
+    """In the forked child: redirect output, apply resources, run the task, say which modules it imported that
+    the zygote had not (``had``), and leave with ``os._exit``."""
     code = 1
-    channel = ChildChannel(sock)
+    channel = ChildChannel(sock, had)
     try:
-        os.setsid()  # its own process group: cancelling it stops what it started too
-        signal.signal(signal.SIGTERM, _terminate)
         log = message.get("log")
         if log:
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -155,6 +181,10 @@ def _run_child(
             sys.stderr.flush()
         except Exception:
             pass
+        try:
+            channel.report_imports()
+        except (OSError, ValueError):
+            pass
         os._exit(code)
 
 
@@ -183,6 +213,10 @@ def serve(ctrl: socket.socket) -> None:
 
         if setup.get("env"):
             set_env(Environment.from_dict(setup["env"]))
+        if setup.get("distributions") is not None:  # the driver's: same machine, same environment
+            from torchon.distributions import remember
+
+            remember(setup["distributions"])
         _load_plugins(setup.get("plugins", []))
         run = import_target(setup["run"])
         prepared = import_target(setup["prepare"])(setup.get("prepare_args") or {})
@@ -207,35 +241,36 @@ def serve(ctrl: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(ctrl, selectors.EVENT_READ, "ctrl")
     selector.register(wake_r, selectors.EVENT_READ, "wake")
-    children: dict[int, str] = {}  # pid -> task id
+    children: set[int] = set()  # forked and not yet reaped: the spare and the tasks
 
-    def close_inherited(*keep_closed: Any) -> None:
-        """In a child: drop the zygote's own descriptors and signal plumbing."""
-        selector.close()
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.close(wake_r)
-        os.close(wake_w)
-        ctrl.close()
-        for item in keep_closed:
-            item.close() if hasattr(item, "close") else os.close(item)
-
-    def fork_spare() -> tuple[int, socket.socket, int]:
-        """A child forked ahead of time, waiting for its task on a pipe: forking is off the critical path."""
+    def fork_spare() -> int:
+        """Fork a child that gets ready for a task (its own session, its signal handler) and waits for it on
+        its socket to the driver, then hand the driver that socket: starting a task is then one message."""
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:
-            close_inherited(parent_end, write_fd)
-            chunks = []
-            while chunk := os.read(read_fd, 1 << 16):
-                chunks.append(chunk)
-            if not chunks:  # the zygote is closing
+            selector.close()
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(wake_r)
+            os.close(wake_w)
+            ctrl.close()
+            parent_end.close()
+            os.setsid()  # its own process group: cancelling it stops what it started too
+            signal.signal(signal.SIGTERM, _terminate)
+            had = set(sys.modules)
+            try:
+                data = child_end.recv(MAX_PACKET)
+            except (OSError, KeyboardInterrupt):
+                data = b""
+            if not data:  # the driver or the zygote is closing
                 os._exit(0)
-            _run_child(child_end, json.loads(b"".join(chunks)), run, prepared, saved_fds)
-        os.close(read_fd)
+            _run_child(child_end, json.loads(data), run, prepared, saved_fds, had)
         child_end.close()
-        return pid, parent_end, write_fd
+        children.add(pid)
+        _send(ctrl, {"op": "spare", "pid": pid}, [parent_end.fileno()])
+        parent_end.close()
+        return pid
 
     def signal_child(pid: int, sig: signal.Signals) -> None:
         try:
@@ -248,7 +283,22 @@ def serve(ctrl: socket.socket) -> None:
         except PermissionError:
             pass
 
+    def learn(modules: list[str]) -> None:
+        """Import what tasks imported on their own (heavy libraries their classes load on first use): spares
+        forked from now on have them already, instead of each task importing them again."""
+        for name in modules:
+            if name not in sys.modules:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # not importable by name (made at run time): the task makes it again
+                    pass
+        gc.collect()
+        gc.freeze()
+
+    spare = 0
+
     def reap() -> None:
+        nonlocal spare
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -256,9 +306,10 @@ def serve(ctrl: socket.socket) -> None:
                 return
             if pid == 0:
                 return
-            task = children.pop(pid, None)
-            if task is not None:
-                _send(ctrl, {"op": "exit", "task": task, **_describe_status(status)})
+            children.discard(pid)
+            _send(ctrl, {"op": "exit", "pid": pid, **_describe_status(status)})
+            if pid == spare:  # it died waiting (killed from outside), or ran a task before "assign" came
+                spare = fork_spare()
 
     spare = fork_spare()
     try:
@@ -276,24 +327,18 @@ def serve(ctrl: socket.socket) -> None:
                 if not data:
                     return
                 message = json.loads(data)
-                if message["op"] == "start":
-                    pid, parent_end, write_fd = spare
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(write_fd, view) :]
-                    os.close(write_fd)
-                    children[pid] = message["task"]
-                    _send(ctrl, {"op": "started", "task": message["task"], "pid": pid}, [parent_end.fileno()])
-                    parent_end.close()
+                if message["op"] == "import":  # then offer a spare that has them (the driver drops the older)
+                    learn(message["modules"])
                     spare = fork_spare()
+                elif message["op"] == "assign":
+                    if message["pid"] == spare:
+                        spare = fork_spare()
                     reap()
-                elif message["op"] == "kill":
-                    target = next((p for p, t in children.items() if t == message["task"]), None)
-                    if target is not None:
-                        signal_child(target, signal.SIGTERM if message.get("gentle") else signal.SIGKILL)
+                elif message["op"] == "kill" and message["pid"] in children:
+                    signal_child(message["pid"], signal.SIGTERM if message.get("gentle") else signal.SIGKILL)
+    except ConnectionError:  # the driver went away: nothing to report to
+        pass
     finally:
-        os.close(spare[2])  # the spare reads end of file and leaves
-        spare[1].close()
         for pid in children:
             signal_child(pid, signal.SIGKILL)
 
@@ -302,6 +347,10 @@ def main(argv: list[str]) -> None:
     ctrl = socket.socket(fileno=int(argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which decides
     serve(ctrl)
+    # Its children are gone: tearing the interpreter down (torch and all) would only keep the driver waiting.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

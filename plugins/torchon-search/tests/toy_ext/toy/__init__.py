@@ -78,3 +78,33 @@ class Evaluate(torchon.Runnable):
     def run(self) -> None:
         _log("evaluate.log", f"{sum(self.model.weights)}")
         self.report(score=sum(self.model.weights) * self.scale)
+
+
+class Meet(torchon.Runnable):
+    """Writes when it starts, waits (up to ``patience`` seconds) for the ``other`` one to have started, writes
+    when it ends: two of them overlap in time only if they run at the same time."""
+
+    def __init__(self, folder: str, name: str, other: str = "", patience: float = 30.0) -> None:
+        self.folder, self.name, self.other, self.patience = folder, name, other, patience
+        self.met = False
+
+    def run(self) -> None:
+        folder = Path(self.folder)
+        (folder / f"{self.name}.start").write_text(repr(time.time()))
+        deadline = time.monotonic() + self.patience
+        while self.other and time.monotonic() < deadline and not self.met:
+            self.met = (folder / f"{self.other}.start").exists()
+            time.sleep(0.01)
+        (folder / f"{self.name}.end").write_text(repr(time.time()))
+        self.report(met=float(self.met))
+
+
+class Join(torchon.Runnable):
+    """Links to two stages; writes when it starts."""
+
+    def __init__(self, left: Meet, right: Meet, folder: str) -> None:
+        self.left, self.right, self.folder = left, right, folder
+
+    def run(self) -> None:
+        (Path(self.folder) / "join.start").write_text(repr(time.time()))
+        self.report(met=float(self.left.met and self.right.met))
