@@ -1,0 +1,89 @@
+"""``executor: ray`` against a real Ray head: the same search as locally, crashes recorded as locally, hosts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ray_helpers import outcome, results, torchon, trial_env, write_config
+
+pytestmark = pytest.mark.ray
+
+EXPERIMENT = """
+!Experiment
+pipeline:
+  fit: !raytoy.Fit
+    weights: !raytoy.Weights {{size: !grid [1, 4]}}
+    rate: !uniform [0.0, 0.6]
+    rounds: 3
+  score: !raytoy.Score {{weights: !@ fit.weights}}
+search:
+  fit: {{metric: loss, mode: min, algorithm: tpe, num_samples: 3, pruner: asha, seed: 7}}
+  score: {{metric: score, mode: max}}
+reduce: {{fit: 2}}
+max_concurrent: 1
+executor: {executor}
+"""
+
+
+def test_seeded_search_gives_the_same_trials_and_best_as_local(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runs = {}
+    for executor in ("local", "ray"):
+        cfg = write_config(tmp_path, EXPERIMENT.format(executor=executor), name=f"{executor}.yaml")
+        proc = torchon("run", cfg, "-o", tmp_path / executor, env=ray_head.env(), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        runs[executor] = tmp_path / executor
+    local, ray = runs["local"], runs["ray"]
+    assert outcome(ray / "fit") == outcome(local / "fit")
+    assert outcome(ray / "score", "score") == outcome(local / "score", "score")
+    assert (ray / "best" / "score" / "manifest.json").is_file()
+    # torchon.get_env() in a trial on Ray: the cluster's hosts, and the resources the trial holds
+    envs = trial_env(ray / "fit")
+    assert envs and all(e["hosts"] and e["trial"]["executor"] == "ray" for e in envs)
+    assert envs[0]["trial"]["resources"] == {"cpus": 1.0, "gpus": 0}
+    assert all(not e["trial"] for e in trial_env(local / "fit"))
+
+
+CRASHING = """
+!Search
+trial: !raytoy.Fit
+  weights: !raytoy.Weights {{size: !grid [1, 2, 3]}}
+  crash: !grid ["", "{crash}"]
+  rate: 0.2
+metric: loss
+max_failures: {max_failures}
+max_concurrent: 2
+executor: {executor}
+"""
+
+
+def test_a_trial_killed_on_a_worker_is_recorded_as_locally(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    got = {}
+    for executor in ("local", "ray"):
+        cfg = write_config(
+            tmp_path,
+            CRASHING.format(crash="kill", max_failures=3, executor=executor),
+            name=f"{executor}.yaml",
+        )
+        proc = torchon("run", cfg, "-o", tmp_path / executor, env=ray_head.env(), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        got[executor] = sorted(outcome(tmp_path / executor))
+    assert got["ray"] == got["local"]
+    failed = [o for o in got["ray"] if o[1] == "failed"]
+    assert len(failed) == 3 and {o[3] for o in failed} == {"killed by SIGKILL (out of memory?)"}
+    # more failures than max_failures stops the run, on Ray as locally
+    cfg = write_config(
+        tmp_path, CRASHING.format(crash="kill", max_failures=1, executor="ray"), name="strict.yaml"
+    )
+    proc = torchon("run", cfg, "-o", tmp_path / "strict", env=ray_head.env(), cwd=tmp_path)
+    assert proc.returncode == 1 and "more than max_failures=1" in proc.stderr
+
+
+def test_a_lost_ray_actor_fails_its_trial_and_the_search_goes_on(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path, CRASHING.format(crash="kill_host", max_failures=3, executor="ray"))
+    proc = torchon("run", cfg, "-o", tmp_path / "out", env=ray_head.env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = results(tmp_path / "out")
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(failed) == 3 and all("the Ray actor running it died" in r["error"] for r in failed)
+    assert sum(r["status"] == "completed" for r in rows) == 3
