@@ -28,9 +28,10 @@ executor: {executor}
 
 def test_seeded_search_gives_the_same_trials_and_best_as_local(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runs = {}
-    for executor in ("local", "ray"):
-        cfg = write_config(tmp_path, EXPERIMENT.format(executor=executor), name=f"{executor}.yaml")
-        proc = torchon("run", cfg, "-o", tmp_path / executor, env=ray_head.env(), cwd=tmp_path)
+    cfg = write_config(tmp_path, EXPERIMENT.format(executor="local"), name="local.yaml")
+    # the same file on both: --executor ray on the command line replaces the config's executor: local
+    for executor, more in (("local", ()), ("ray", ("--executor", "ray"))):
+        proc = torchon("run", cfg, "-o", tmp_path / executor, *more, env=ray_head.env(), cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         runs[executor] = tmp_path / executor
     local, ray = runs["local"], runs["ray"]
