@@ -39,7 +39,12 @@ class Metric(torchon.Component):
         self._sums = None
 
     def _add(self, *values: torch.Tensor | float) -> None:
-        """Add a batch's values to the running sums (tensors stay on their device, in float64)."""
+        """Add a batch's values to the running sums (tensors stay on their device, in float64; on the CPU, reading
+        them costs nothing and Python numbers add up faster)."""
+        values = tuple(
+            v.item() if isinstance(v, torch.Tensor) and v.device.type == "cpu" and v.numel() == 1 else v
+            for v in values
+        )
         if self._sums is None:
             self._sums = [
                 v.detach().to(torch.float64) if isinstance(v, torch.Tensor) else float(v) for v in values

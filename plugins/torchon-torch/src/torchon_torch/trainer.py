@@ -335,6 +335,7 @@ class Trainer(torchon.Runnable):
         if self.amp and not use_amp:
             self._log.info("amp is for CUDA; training in full precision on %s", self._device)
         amp_dtype = torch.float16 if self.amp_dtype == "float16" else torch.bfloat16
+        self._amp = use_amp
         self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
             (lambda: torch.autocast("cuda", dtype=amp_dtype)) if use_amp else (lambda: _NULL)
         )
@@ -512,17 +513,27 @@ class Trainer(torchon.Runnable):
 
         model.train()
         display.start_step(step, iterations)
+        loss_fn, amp = self._loss, self._amp
+        clipping = self.clip_grad_norm is not None or self.clip_grad_value is not None
+        tick = display.tick
         for i in range(iterations):
             if self._batches is None:
                 self._batches = self._train.iterate(self.epoch, self.batch)
             batch = next(self._batches)
             self.batch += 1
-            inputs, target = split_batch(batch, move)
+            if move is None and type(batch) is tuple and len(batch) == 2:  # the usual batch: no call needed
+                inputs, target = batch[:1], batch[1]
+            else:
+                inputs, target = split_batch(batch, move)
             last = pending + 1 == accumulate or i + 1 == iterations
+            # context managers only where they do something: entering nothing costs a little every batch
             sync = model.no_sync() if ddp and not last else _NULL  # type: ignore[operator]
             with sync:
-                with autocast():
-                    loss = self._loss(model(*inputs), target)
+                if amp:
+                    with autocast():
+                        loss = loss_fn(model(*inputs), target)
+                else:
+                    loss = loss_fn(model(*inputs), target)
                 if exact:
                     value = loss.item()
                     finite = math.isfinite(value)
@@ -548,7 +559,12 @@ class Trainer(torchon.Runnable):
             pending += 1
             self.iterations_done += 1
             if last:
-                self._update(optim, scaler)
+                if scaler is None and not clipping:
+                    optim.step()
+                    optim.zero_grad(set_to_none=True)
+                    self.updates_done += 1
+                else:
+                    self._update(optim, scaler)
                 pending = 0
                 if step_sched is not None:
                     step_sched.step()
@@ -558,7 +574,7 @@ class Trainer(torchon.Runnable):
                 self._batches = None
                 if epoch_sched is not None:
                     epoch_sched.step()
-            display.tick(i + 1, running)
+            tick(i + 1, running)
         if not exact:
             total = float(losses.sum())  # type: ignore[union-attr]
             if not math.isfinite(total):
