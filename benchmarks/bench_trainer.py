@@ -160,6 +160,7 @@ class TrainerRun:
         import torchon
         from torchon import metrics
         from torchon.component import Context, Partial
+        from torchon.runner import RunLogHandler
         from torchon_torch.trainer import Trainer
 
         train, val = case.data
@@ -180,7 +181,7 @@ class TrainerRun:
         )
         folder.mkdir(parents=True, exist_ok=True)
         self.log = logging.getLogger("torchon.run")
-        self.handler = logging.FileHandler(folder / "run.log")
+        self.handler = RunLogHandler(folder / "run.log")  # what torchon run logs to
         self.log.addHandler(self.handler)
         self.log.setLevel(logging.INFO)
         metrics.start_recording(folder / "metrics.jsonl")

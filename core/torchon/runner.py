@@ -69,9 +69,34 @@ def choose_output_dir(config_path: str | Path, output: str | None, *, resume: bo
     return out
 
 
+class RunLogHandler(logging.FileHandler):
+    """The run's ``logs/run.log``: warnings and errors reach the file at once, other lines at most a second later
+    (and at the end). Writing every line through costs a file-system journal update per line, which a training
+    loop logging every short step would feel."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self._next_flush = 0.0
+        self._urgent = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._urgent = record.levelno >= logging.WARNING
+        super().emit(record)
+
+    def flush(self) -> None:
+        now = time.monotonic()
+        if self._urgent or now >= self._next_flush:
+            super().flush()
+            self._next_flush = now + 1.0
+
+    def close(self) -> None:
+        self._urgent = True  # close() flushes: everything reaches the file
+        super().close()
+
+
 def _configure_logging(out: Path, debug: bool) -> list[logging.Handler]:
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    file_handler = logging.FileHandler(out / "logs" / "run.log", encoding="utf-8")
+    file_handler = RunLogHandler(out / "logs" / "run.log")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     file_handler.setLevel(logging.DEBUG)
     console: logging.Handler

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from torchon import __version__
+from torchon import __version__, metrics
 from torchon.bundle.chain import DEFAULT_SAVER, SaverRef, chain_for, in_place_types
 from torchon.bundle.files import DIGEST, FileRecord, WriteFolder, digest_bytes
 from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST
@@ -245,6 +245,7 @@ def save(obj: Any, uri: str | os.PathLike[str], *, requirements: Iterable[str] =
     recorded with its installed version, so loading names it when it is missing.
     """
     uri = os.fspath(uri)
+    metrics.flush()  # what was reported before a checkpoint is on disk before the checkpoint is
     scheme, _ = split_scheme(uri)
     if scheme == "file":
         dest = LocalStorage.local_path(uri).absolute()

@@ -512,6 +512,7 @@ def test_step_is_true_per_report_then_false(
     assert script.latest_metrics == {"loss": pytest.approx(1 / 3), "acc": 30}
     assert script.returncode == 0
     assert bounded(script.step) is False  # stays False: the script is not started again
+    metrics.flush()  # metrics.jsonl is written within a second; the test reads it at once
     assert [(r["step"], r["acc"]) for r in map(json.loads, recording.read_text().splitlines())] == [
         (1, 10),
         (2, 20),

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def evaluate(
     device: torch.device,
     *,
     move: bool = True,
-    autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    autocast: Callable[[], AbstractContextManager[Any]] | None = None,
     reduce: Callable[[torch.Tensor], None] | None = None,
 ) -> dict[str, float]:
     """``{"loss": ..., metric name: ...}`` over all ``batches``, the model in eval mode, without gradients.
@@ -79,15 +79,22 @@ def evaluate(
     loss_sum: Any = 0.0 if on_cpu else torch.zeros((), dtype=torch.float64, device=device)
     count = 0
     try:
-        with torch.no_grad():
+        with torch.inference_mode():  # cheaper than no_grad: nothing computed here is ever differentiated
             for batch in batches:
-                inputs, target = split_batch(batch, device if move else None)
+                if not move and type(batch) is tuple and len(batch) == 2:  # the usual batch: no call needed
+                    inputs, target = batch[:1], batch[1]
+                else:
+                    inputs, target = split_batch(batch, device if move else None)
                 n = len(target)
                 if n == 0:
                     continue
-                with autocast():
+                if autocast is None:
                     output = model(*inputs)
                     value = loss(output, target)
+                else:
+                    with autocast():
+                        output = model(*inputs)
+                        value = loss(output, target)
                 loss_sum += value.item() * n if on_cpu else value.detach().to(torch.float64) * n
                 count += n
                 for metric in metrics:

@@ -39,22 +39,20 @@ class Metric(torchon.Component):
         self._sums = None
 
     def _add(self, *values: torch.Tensor | float) -> None:
-        """Add a batch's values to the running sums (tensors stay on their device, in float64; on the CPU, reading
-        them costs nothing and Python numbers add up faster)."""
-        values = tuple(
-            v.item() if isinstance(v, torch.Tensor) and v.device.type == "cpu" and v.numel() == 1 else v
-            for v in values
-        )
-        if self._sums is None:
+        """Add a batch's values to the running sums: off the CPU as float64 tensors on their device (reading them
+        would wait for it), on the CPU as Python numbers (reading costs nothing; they add up faster)."""
+        sums = self._sums
+        if sums is None:
             self._sums = [
-                v.detach().to(torch.float64) if isinstance(v, torch.Tensor) else float(v) for v in values
+                (v.item() if v.is_cpu else v.detach().to(torch.float64)) if isinstance(v, torch.Tensor) else v
+                for v in values
             ]
-        else:
-            for i, value in enumerate(values):
-                if isinstance(value, torch.Tensor):
-                    self._sums[i] += value.detach()
-                else:
-                    self._sums[i] += value
+            return
+        for i, value in enumerate(values):
+            if isinstance(value, torch.Tensor):
+                sums[i] += value.item() if value.is_cpu else value.detach()
+            else:
+                sums[i] += value
 
     def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
         raise NotImplementedError

@@ -454,7 +454,7 @@ class Trainer(torchon.Runnable):
                 self._metrics,
                 self._device,
                 move=self._move_val is not None,
-                autocast=self._autocast,
+                autocast=self._autocast if self._amp else None,
                 reduce=self._all_reduce if self.world > 1 else None,
             )
             metrics.update({f"val_{name}": value for name, value in results.items()})
