@@ -17,9 +17,12 @@ def read(folder: Path) -> event_accumulator.EventAccumulator:
     return events
 
 
-def test_crc32c_matches_the_standard_check_value() -> None:
-    from torchon_torch.tensorboard import _crc32c
+@pytest.mark.parametrize("which", ["_crc32c", "_py_crc32c"])  # google-crc32c's, and the fallback
+def test_crc32c_matches_the_standard_check_value(which: str) -> None:
+    import torchon_torch.tensorboard as tb
 
+    _crc32c = getattr(tb, which)
+    assert _crc32c(bytes(range(256)) * 3) == tb._py_crc32c(bytes(range(256)) * 3)
     assert _crc32c(b"123456789") == 0xE3069283
     assert masked_crc32c(b"") == 0xA282EAD8
 

@@ -39,12 +39,19 @@ def _crc32c_table() -> list[int]:
 _TABLE = _crc32c_table()
 
 
-def _crc32c(data: bytes) -> int:
+def _py_crc32c(data: bytes) -> int:
+    """CRC-32C in Python: where google-crc32c (a dependency, C with the CPU's CRC instructions) is missing."""
     crc = 0xFFFFFFFF
     table = _TABLE
     for byte in data:
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
+
+try:  # ~100x faster than the Python loop: two CRCs per event, every step
+    from google_crc32c import value as _crc32c
+except ImportError:  # pragma: no cover - a platform without its wheels
+    _crc32c = _py_crc32c
 
 
 def masked_crc32c(data: bytes) -> int:
