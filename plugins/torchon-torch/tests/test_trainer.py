@@ -414,3 +414,27 @@ def test_the_docs_show_a_trainer_config_with_every_option(manager) -> None:  # t
     assert written == set(init_signature(Trainer).parameters)
     trainer = loads(block, "trainer.md").build().root
     assert isinstance(trainer, Trainer) and trainer.val_mode == "max"
+
+
+def test_checkpoint_every_n_steps_resumes_from_the_last_one_bit_exactly(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = with_lines(BASE, max_steps=5, checkpoint_every=2).replace(
+        "!torch.nn.ReLU {}", "!torch.nn.Dropout {p: 0.3}"
+    )
+    straight = build(text)
+    setup(straight, tmp_path / "a").run()
+    teardown(straight)
+
+    first = build(text)
+    trainer = setup(first, tmp_path / "b")
+    for _ in range(3):  # then "crash": the last checkpoint is step 2's
+        trainer.step()
+    teardown(first)
+    assert torchon.load(tmp_path / "b" / "checkpoints" / "last").progress["steps_done"] == 2
+
+    again = build(text)
+    resumed = setup(again, tmp_path / "b", resume=True)
+    assert resumed.steps_done == 2
+    resumed.run()
+    teardown(again)
+    assert torchon.load(tmp_path / "b" / "checkpoints" / "last").progress["steps_done"] == 5  # after the last
+    assert same(weights(resumed.model), weights(straight.root.model))

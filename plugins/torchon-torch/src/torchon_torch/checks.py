@@ -22,7 +22,7 @@ __all__ = ["check_counts", "check_device", "make_optimizer", "make_scheduler", "
 
 def check_counts(values: dict[str, Any]) -> None:
     """Counts and sizes: at least 1 (or left out where optional), clipping thresholds positive."""
-    for name in ("max_steps", "grad_accumulation", "processes"):
+    for name in ("max_steps", "grad_accumulation", "processes", "checkpoint_every"):
         if values[name] < 1:
             raise ArgumentError(name, f"must be at least 1, got {values[name]}", fix=f"set {name}: 1 or more")
     for name in ("iterations_per_step", "batch_size", "patience"):

@@ -98,6 +98,8 @@ class Trainer(torchon.Runnable):
     :param shuffle: shuffle the training data every epoch.
     :param num_workers: ``DataLoader`` worker processes, for datasets.
     :param checkpoint: write a checkpoint after every step (needed for ``--resume``).
+    :param checkpoint_every: write it every this many steps instead (and after the last): for steps so short
+        that writing one costs much of a step; a resumed run redoes the steps since the last one, bit-exactly.
     :param async_checkpoint: write checkpoints and the best model in a background thread while the next step
         trains (their tensors are copied first); false: each is written before ``step()`` returns.
     :param progress: show a progress bar on a terminal (log lines are written either way).
@@ -134,6 +136,7 @@ class Trainer(torchon.Runnable):
         shuffle: bool = True,
         num_workers: int = 0,
         checkpoint: bool = True,
+        checkpoint_every: int = 1,
         async_checkpoint: bool = True,
         progress: bool = True,
     ) -> None:
@@ -166,6 +169,7 @@ class Trainer(torchon.Runnable):
         self.shuffle = shuffle
         self.num_workers = num_workers
         self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.async_checkpoint = async_checkpoint
         self.progress = progress
         check_counts(locals())
@@ -193,6 +197,7 @@ class Trainer(torchon.Runnable):
 
         self._ready = False
         self._restored = False  # state set from a bundle: weights and generators come from it
+        self._checkpointed: int | None = None  # the step of the last checkpoint written (or resumed from)
         self._pending_rng: dict[str, Any] | None = None
         self._pending_scaler: dict[str, Any] | None = None
         self._epoch_rng: torch.Tensor | None = None
@@ -294,6 +299,7 @@ class Trainer(torchon.Runnable):
         _move_optimizer_state(self.optim, self._device)
         if found is not None:  # before the data: their order depends on the checkpoint's data seed
             self._restore_checkpoint(found)
+            self._checkpointed = self.steps_done
             self._log.info(
                 "resumed from %s: step %d of %d, epoch %d, batch %d",
                 found,
@@ -468,15 +474,17 @@ class Trainer(torchon.Runnable):
         go_on = self.steps_done < self.max_steps and not (
             self.patience is not None and self.bad_steps >= self.patience
         )
-        rngs = self._gather_rng() if self.checkpoint else []
+        save = self.checkpoint and (step % self.checkpoint_every == 0 or not go_on)
+        rngs = self._gather_rng() if save else []
         if self.rank == 0:
             self.report(step=step, **metrics)
             if self._tb is not None and not self._tb.listening:
                 self._tb.record(step, metrics)
             if improved:
                 self._keep_best()
-            if self.checkpoint:
+            if save:
                 self._save_checkpoint(rngs)
+                self._checkpointed = step
         saved = time.perf_counter()
         self.timings["train"] += trained - started
         self._trained_iterations += self._iterations
@@ -606,7 +614,7 @@ class Trainer(torchon.Runnable):
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
 
     def _nan(self, step: int, iteration: int, overall: int, value: float) -> None:
-        last = f"step {self.steps_done}" if self.steps_done else "none yet"
+        last = f"step {self._checkpointed}" if self._checkpointed else "none yet"
         raise torchon.RunFailed(
             f"the training loss became {value} in iteration {iteration} of step {step} (iteration {overall} "
             "overall); stopped "
