@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_search import EXT, EXT_SOURCE, _config, run_search
+from bench_search import run_search, trivial_search
 
 
 def run_tune(trials: int, storage: Path) -> float:
@@ -69,22 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
             folder = Path(tmp)
-            (folder / EXT).mkdir()
-            (folder / EXT / "__init__.py").write_text(EXT_SOURCE, encoding="utf-8")
-            trivial = _config(
-                folder,
-                f"""
-                !Search
-                trial: !{EXT}.Trivial {{x: !uniform [0.0, 1.0]}}
-                metric: loss
-                num_samples: {args.trials}
-                algorithm: tpe
-                max_concurrent: 1
-                seed: 0
-                executor: ray
-                """,
-                "trivial.yaml",
-            )
+            trivial = trivial_search(folder, args.trials, executor="ray")
             runs = iter(range(10**6))
             run_search(trivial, folder / f"out{next(runs)}")  # warm-up: imports, Ray workers
             run_tune(args.trials, folder / f"tune{next(runs)}")

@@ -67,6 +67,27 @@ def _config(folder: Path, body: str, name: str) -> Path:
     return path
 
 
+def trivial_search(folder: Path, trials: int, executor: str = "local") -> Path:
+    """Write the benchmark's extension into ``folder`` and a config searching ``trials`` trivial trials with TPE,
+    one at a time; the config's path."""
+    (folder / EXT).mkdir(exist_ok=True)
+    (folder / EXT / "__init__.py").write_text(EXT_SOURCE, encoding="utf-8")
+    return _config(
+        folder,
+        f"""
+        !Search
+        trial: !{EXT}.Trivial {{x: !uniform [0.0, 1.0]}}
+        metric: loss
+        num_samples: {trials}
+        algorithm: tpe
+        max_concurrent: 1
+        seed: 0
+        executor: {executor}
+        """,
+        f"trivial-{executor}.yaml",
+    )
+
+
 def run_search(config: Path, out: Path) -> float:
     """Seconds to run the Search of ``config`` in this process (output silenced), as ``torchon run`` would."""
     import torchon
@@ -148,21 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         folder = Path(tmp)
-        (folder / EXT).mkdir()
-        (folder / EXT / "__init__.py").write_text(EXT_SOURCE, encoding="utf-8")
-        trivial = _config(
-            folder,
-            f"""
-            !Search
-            trial: !{EXT}.Trivial {{x: !uniform [0.0, 1.0]}}
-            metric: loss
-            num_samples: {args.trials}
-            algorithm: tpe
-            max_concurrent: 1
-            seed: 0
-            """,
-            "trivial.yaml",
-        )
+        trivial = trivial_search(folder, args.trials)
         busy = {
             n: _config(
                 folder,

@@ -34,6 +34,16 @@ max_concurrent: 2
 """
 
 
+def start_run(cfg: Path, out: Path) -> subprocess.Popen[bytes]:
+    """``torchon run CFG -o OUT`` in the background (to be killed)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "torchon", "run", cfg, "-o", out],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
@@ -109,12 +119,7 @@ def test_kill_9_of_the_driver_then_resume(tmp_path: Path) -> None:
     )
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "out"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "torchon", "run", cfg, "-o", out],
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    driver = start_run(cfg, out)
     deadline = time.monotonic() + 60
     while len(list((out / "train" / "trials").glob("*/result.json"))) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -213,12 +218,7 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint(tmp_path: Path) -> Non
         """,
     )
     out = tmp_path / "out"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "torchon", "run", cfg, "-o", out],
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    driver = start_run(cfg, out)
     deadline = time.monotonic() + 60
     checkpoints = list((out / "trials").glob("*/checkpoint.json")) if (out / "trials").exists() else []
     while time.monotonic() < deadline:

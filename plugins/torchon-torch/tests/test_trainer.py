@@ -143,9 +143,9 @@ def test_torchon_log_from_any_component_reaches_tensorboard_during_a_run(manager
     assert events.Scalars("unstepped")[0].step == 1
 
 
-def test_a_trainer_saved_between_steps_and_loaded_continues_bit_exactly(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    text = with_lines(BASE, max_steps=5, iterations_per_step=4, checkpoint="false")
-    text = text.replace("!torch.nn.ReLU {}", "!torch.nn.Dropout {p: 0.3}")
+def saved_midway_and_continued(text: str, tmp_path: Path, disturb: Any) -> tuple[Any, Any]:
+    """Run ``text`` straight through, and again saved as a bundle after 2 steps (as a search checkpoints a trial),
+    ``disturb()`` called, loaded and run to the end: (the continued Trainer, the uninterrupted one)."""
     straight = build(text)
     setup(straight, tmp_path / "a").run()
     teardown(straight)
@@ -154,17 +154,24 @@ def test_a_trainer_saved_between_steps_and_loaded_continues_bit_exactly(manager,
     trainer = setup(first, tmp_path / "b")
     trainer.step()
     trainer.step()
-    torchon.save(trainer, tmp_path / "bundle")  # as a search checkpoints a trial between steps
+    torchon.save(trainer, tmp_path / "bundle")
     teardown(first)
-    torch.manual_seed(1234)  # whatever happened since: the bundle restores the generators
+    disturb()  # whatever happened since: the bundle restores the generators
 
     again = torchon.load(tmp_path / "bundle")
     again.setup(Context(env=torchon.get_env(), output_dir=tmp_path / "c"))
     again.run()
     again.teardown()
+    return again, straight.root
+
+
+def test_a_trainer_saved_between_steps_and_loaded_continues_bit_exactly(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = with_lines(BASE, max_steps=5, iterations_per_step=4, checkpoint="false")
+    text = text.replace("!torch.nn.ReLU {}", "!torch.nn.Dropout {p: 0.3}")
+    again, straight = saved_midway_and_continued(text, tmp_path, lambda: torch.manual_seed(1234))
     assert again.steps_done == 5
-    assert same(weights(again.model), weights(straight.root.model))
-    assert again.best_metric == straight.root.best_metric
+    assert same(weights(again.model), weights(straight.model))
+    assert again.best_metric == straight.best_metric
 
 
 # -- checkpoints written in the background ----------------------------------------------------------------

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 import torchon
-from torchon.component import Context
 
-from .test_trainer import BASE, build, same, setup, teardown, weights, with_lines
+from .test_trainer import BASE, build, same, saved_midway_and_continued, setup, teardown, weights, with_lines
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -67,24 +66,13 @@ def test_a_trainer_saved_between_steps_on_cuda_continues_bit_exactly(
     manager, tmp_path: Path, amp: str
 ) -> None:  # type: ignore[no-untyped-def]
     text = with_lines(DROPOUT, max_steps=5, iterations_per_step=4, checkpoint="false", amp=amp)
-    straight = build(text)
-    setup(straight, tmp_path / "a").run()
-    teardown(straight)
 
-    first = build(text)
-    trainer = setup(first, tmp_path / "b")
-    trainer.step()
-    trainer.step()
-    torchon.save(trainer, tmp_path / "bundle")
-    teardown(first)
-    torch.manual_seed(1234)  # disturb every generator, the CUDA one included
-    torch.cuda.manual_seed_all(1234)
+    def disturb() -> None:  # every generator, the CUDA one included
+        torch.manual_seed(1234)
+        torch.cuda.manual_seed_all(1234)
 
-    again = torchon.load(tmp_path / "bundle")
-    again.setup(Context(env=torchon.get_env(), output_dir=tmp_path / "c"))
+    again, straight = saved_midway_and_continued(text, tmp_path, disturb)
     assert next(again.model.parameters()).device.type == "cuda"
-    again.run()
-    again.teardown()
     assert again.steps_done == 5
-    assert same(weights(again.model), weights(straight.root.model))
-    assert again.best_metric == straight.root.best_metric
+    assert same(weights(again.model), weights(straight.model))
+    assert again.best_metric == straight.best_metric

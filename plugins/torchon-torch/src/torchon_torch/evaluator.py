@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ def pick_device(spec: str, rank: int = 0) -> torch.device:
 
 def split_batch(batch: Any, device: torch.device | None) -> tuple[tuple[Any, ...], Any]:
     """``(inputs, target)`` of a batch ``(input, ..., target)``, moved to ``device`` unless it is None."""
+    if (
+        device is None and type(batch) is tuple and len(batch) == 2
+    ):  # the usual batch, first: called per batch
+        return batch[:1], batch[1]
     if not isinstance(batch, (list, tuple)) or len(batch) < 2:
         raise TypeError(
             f"a batch must be a tuple (inputs..., target), got {type(batch).__name__}; make the data set's "
@@ -63,7 +67,7 @@ def evaluate(
     device: torch.device,
     *,
     move: bool = True,
-    autocast: Callable[[], AbstractContextManager[Any]] | None = None,
+    autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
     reduce: Callable[[torch.Tensor], None] | None = None,
 ) -> dict[str, float]:
     """``{"loss": ..., metric name: ...}`` over all ``batches``, the model in eval mode, without gradients.
@@ -81,20 +85,13 @@ def evaluate(
     try:
         with torch.inference_mode():  # cheaper than no_grad: nothing computed here is ever differentiated
             for batch in batches:
-                if not move and type(batch) is tuple and len(batch) == 2:  # the usual batch: no call needed
-                    inputs, target = batch[:1], batch[1]
-                else:
-                    inputs, target = split_batch(batch, device if move else None)
+                inputs, target = split_batch(batch, device if move else None)
                 n = len(target)
                 if n == 0:
                     continue
-                if autocast is None:
+                with autocast():
                     output = model(*inputs)
                     value = loss(output, target)
-                else:
-                    with autocast():
-                        output = model(*inputs)
-                        value = loss(output, target)
                 loss_sum += value.item() * n if on_cpu else value.detach().to(torch.float64) * n
                 count += n
                 for metric in metrics:

@@ -341,7 +341,6 @@ class Trainer(torchon.Runnable):
         if self.amp and not use_amp:
             self._log.info("amp is for CUDA; training in full precision on %s", self._device)
         amp_dtype = torch.float16 if self.amp_dtype == "float16" else torch.bfloat16
-        self._amp = use_amp
         self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
             (lambda: torch.autocast("cuda", dtype=amp_dtype)) if use_amp else (lambda: _NULL)
         )
@@ -460,7 +459,7 @@ class Trainer(torchon.Runnable):
                 self._metrics,
                 self._device,
                 move=self._move_val is not None,
-                autocast=self._autocast if self._amp else None,
+                autocast=self._autocast,
                 reduce=self._all_reduce if self.world > 1 else None,
             )
             metrics.update({f"val_{name}": value for name, value in results.items()})
@@ -521,26 +520,17 @@ class Trainer(torchon.Runnable):
 
         model.train()
         display.start_step(step, iterations)
-        loss_fn, amp = self._loss, self._amp
-        clipping = self.clip_grad_norm is not None or self.clip_grad_value is not None
-        tick = display.tick
+        loss_fn, tick = self._loss, display.tick
         for i in range(iterations):
             if self._batches is None:
                 self._batches = self._train.iterate(self.epoch, self.batch)
             batch = next(self._batches)
             self.batch += 1
-            if move is None and type(batch) is tuple and len(batch) == 2:  # the usual batch: no call needed
-                inputs, target = batch[:1], batch[1]
-            else:
-                inputs, target = split_batch(batch, move)
+            inputs, target = split_batch(batch, move)
             last = pending + 1 == accumulate or i + 1 == iterations
-            # context managers only where they do something: entering nothing costs a little every batch
             sync = model.no_sync() if ddp and not last else _NULL  # type: ignore[operator]
             with sync:
-                if amp:
-                    with autocast():
-                        loss = loss_fn(model(*inputs), target)
-                else:
+                with autocast():
                     loss = loss_fn(model(*inputs), target)
                 if exact:
                     value = loss.item()
@@ -567,12 +557,7 @@ class Trainer(torchon.Runnable):
             pending += 1
             self.iterations_done += 1
             if last:
-                if scaler is None and not clipping:
-                    optim.step()
-                    optim.zero_grad(set_to_none=True)
-                    self.updates_done += 1
-                else:
-                    self._update(optim, scaler)
+                self._update(optim, scaler)
                 pending = 0
                 if step_sched is not None:
                     step_sched.step()
