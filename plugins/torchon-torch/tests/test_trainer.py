@@ -94,7 +94,7 @@ def test_a_run_writes_checkpoint_best_final_summary_metrics_and_tensorboard(
     manager, tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
-    assert run_config(write(tmp_path, BASE), output=str(out)) == 0
+    assert run_config(write(tmp_path, with_lines(BASE, log_interval=0)), output=str(out)) == 0
     err = capsys.readouterr().err
     for step in range(1, 5):
         assert f"step {step}/4  train_loss" in err  # a plain line per step: not a terminal here
@@ -123,6 +123,32 @@ def test_a_run_writes_checkpoint_best_final_summary_metrics_and_tensorboard(
     events.Reload()
     assert {"train_loss", "lr", "val_loss", "val_accuracy"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("val_accuracy")] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("interval", "logged"), [(0, [1, 2, 3, 4, 5, 6]), (3600, [1, 6])])
+def test_step_lines_are_throttled_by_log_interval_but_every_step_is_recorded(
+    manager, tmp_path: Path, capsys, interval: int, logged: list[int]
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    text = with_lines(BASE, max_steps=6, log_interval=interval)
+    assert run_config(write(tmp_path, text), output=str(out)) == 0
+    err = capsys.readouterr().err
+    assert [s for s in range(1, 7) if f"step {s}/6  train_loss" in err] == logged  # the first and last always
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_throttled_step_line_is_not_even_formatted() -> None:
+    from torchon_torch.progress import StepProgress
+
+    made: list[int] = []
+
+    def line(step: int) -> Any:
+        return lambda: made.append(step) or f"step {step}"
+
+    progress = StepProgress(5, logging.getLogger("test"), live=False, line_interval=3600)
+    shown = [progress.end_step(line(s), last=s == 5) for s in range(1, 6)]
+    assert shown == [True, False, False, False, True] and made == [1, 5]
 
 
 def test_torchon_log_from_any_component_reaches_tensorboard_during_a_run(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -274,6 +300,7 @@ def test_on_nan_skip_skips_the_batches_and_says_how_many(manager, tmp_path: Path
         ({"optimizer": "!torch.optim.Adam {lr: -1.0}"}, "optimizer", "!torch.optim.Adam cannot be made"),
         ({"device": "gpu0"}, "device", "'gpu0' is not a torch device"),
         ({"max_steps": 0}, "max_steps", "must be at least 1"),
+        ({"log_interval": -1}, "log_interval", "must be 0 or more seconds, got -1"),
         ({"patience": 2, "val_data": None, "val_metric": None}, "patience", "needs a validation metric"),
     ],
 )

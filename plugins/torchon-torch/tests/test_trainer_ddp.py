@@ -69,6 +69,29 @@ def test_two_processes_match_one_and_only_process_0_writes(manager, tmp_path: Pa
     assert "failed" not in again.stderr, again.stderr
 
 
+@pytest.mark.slow
+def test_with_gradient_accumulation_the_update_sums_every_process_gradients(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # the processes skip the all-reduce on all but an update's last batch: its backward must sum all of them
+    two = tmp_path / "two.yaml"
+    two.write_text(
+        (FILES / "ddp.yaml")
+        .read_text()
+        .replace("./blobs.py", str(FILES / "blobs.py"))
+        .replace("max_steps: 4", "max_steps: 2\ngrad_accumulation: 3")
+    )
+    one = tmp_path / "one.yaml"
+    one.write_text(two.read_text().replace("processes: 2", "processes: 1"))
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(run, one, tmp_path / "one"), pool.submit(run, two, tmp_path / "two")]
+        single, double = (r.result() for r in runs)
+    assert single.returncode == 0, single.stderr
+    assert double.returncode == 0, double.stderr
+    states = [torchon.load(tmp_path / name / "checkpoints" / "last") for name in ("one", "two")]
+    assert [s.progress["updates_done"] for s in states] == [2 * 3, 2 * 3]  # 8 batches a step: 3 + 3 + 2
+    wa, wb = (s.model for s in states)
+    assert all(torch.allclose(wa[k], wb[k], rtol=1e-4, atol=1e-5) for k in wa)
+
+
 @pytest.mark.parametrize(
     ("device", "gpus", "message"),
     [

@@ -35,6 +35,12 @@ def check_counts(values: dict[str, Any]) -> None:
             raise ArgumentError(
                 name, f"must be positive, got {values[name]}", fix=f"set {name} above 0, or leave it out"
             )
+    if not values["log_interval"] >= 0:
+        raise ArgumentError(
+            "log_interval",
+            f"must be 0 or more seconds, got {values['log_interval']}",
+            fix="set 0 (a line every step) or more",
+        )
     if values["num_workers"] < 0:
         raise ArgumentError(
             "num_workers", f"must be 0 or more, got {values['num_workers']}", fix="set 0 or more"

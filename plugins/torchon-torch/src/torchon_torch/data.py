@@ -14,19 +14,37 @@ batch)`` continues with exactly the batches an uninterrupted run would have seen
 
 With ``world`` processes, every process computes the same global batch and takes its share (``rank::world``), so
 ``batch_size`` is the global batch size and N processes average to the gradient one process would compute.
+
+Batches come as ``(inputs, target)`` pairs on the device given to :meth:`Batches.to`, ready for ``model(*inputs)``:
+in-memory tensors are sliced straight into that shape, with no Python frame per batch besides the iterator's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-__all__ = ["Batches"]
+__all__ = ["Batches", "split_batch"]
+
+Pair = tuple[tuple[Any, ...], Any]  # (inputs, target)
 
 _SEED_STRIDE = 1_000_003
+
+
+def split_batch(batch: Any, device: torch.device | None) -> Pair:
+    """``(inputs, target)`` of a batch ``(input, ..., target)``, moved to ``device`` unless it is None."""
+    if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+        raise TypeError(
+            f"a batch must be a tuple (inputs..., target), got {type(batch).__name__}; make the data set's "
+            "items (input, target) pairs"
+        )
+    if device is not None:
+        batch = [t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t for t in batch]
+    return tuple(batch[:-1]), batch[-1]
 
 
 class Batches:
@@ -52,6 +70,7 @@ class Batches:
         self.pin_memory = False
         self.loader: DataLoader[Any] | None = None
         self.epoch_rng: torch.Tensor | None = None  # torch's generator when the current epoch began (loaders)
+        self.device: torch.device | None = None  # where batches are moved one by one (None: they are there)
         dataset = source
         if isinstance(source, DataLoader):
             dataset = source.dataset
@@ -110,9 +129,12 @@ class Batches:
                 "batch_size"
             )
 
-    def to(self, device: torch.device) -> bool:
-        """Move in-memory tensors to ``device`` once (when they fit comfortably), instead of every batch; says
-        whether the batches now come on ``device``."""
+    def to(self, device: torch.device) -> None:
+        """Serve batches on ``device``: in-memory tensors are moved there once (when they fit comfortably), other
+        batches one by one."""
+        self.device = None if self._moved(device) else device
+
+    def _moved(self, device: torch.device) -> bool:
         if device.type == "cpu":
             return self.tensors is None or all(t.device.type == "cpu" for t in self.tensors)
         if self.tensors is not None:
@@ -129,36 +151,42 @@ class Batches:
         generator = torch.Generator().manual_seed((self.seed * _SEED_STRIDE + epoch) % 2**63)
         return torch.randperm(self.size, generator=generator)
 
-    def _shares(self, order: torch.Tensor, start: int) -> Iterator[torch.Tensor]:
-        size = self.batch_size
-        for b in range(start, self.batches_per_epoch):
-            idx = order[b * size : (b + 1) * size]
-            yield idx[self.rank :: self.world] if self.world > 1 else idx
+    def _shares(self, order: torch.Tensor, start: int) -> list[torch.Tensor]:
+        """The sample indices of each batch from ``start`` on: this process's share of each."""
+        size, rank, world = self.batch_size, self.rank, self.world
+        shares = [order[b * size : (b + 1) * size] for b in range(start, self.batches_per_epoch)]
+        return [idx[rank::world] for idx in shares] if world > 1 else shares
 
-    def iterate(self, epoch: int, start: int = 0) -> Iterator[Any]:
-        """The batches of ``epoch`` from batch ``start`` on (this process's share of each)."""
-        if self.loader is not None:
-            return self._iterate_loader(start)
-        if self.tensors is not None:
+    def iterate(self, epoch: int, start: int = 0) -> Iterator[Pair]:
+        """The ``(inputs, target)`` pairs of ``epoch`` from batch ``start`` on (this process's share of each)."""
+        if self.tensors is not None and len(self.tensors) >= 2 and self.device is None:
             return self._iterate_tensors(epoch, start)
-        return self._iterate_dataset(epoch, start)
+        if self.loader is not None:
+            batches = self._iterate_loader(start)
+        elif self.tensors is not None:
+            batches = (tuple(map(itemgetter(idx), self.tensors)) for idx in self._indices(epoch, start))
+        else:
+            batches = self._iterate_dataset(epoch, start)
+        device = self.device
+        return (split_batch(batch, device) for batch in batches)
 
-    def _iterate_tensors(self, epoch: int, start: int) -> Iterator[Any]:
-        tensors = self.tensors
-        assert tensors is not None
-        if not self.shuffle:  # in order: slices are views, nothing is copied
-            size, rank, world = self.batch_size, self.rank, self.world
-            for b in range(start, self.batches_per_epoch):
-                if world > 1:
-                    yield tuple(t[b * size : (b + 1) * size][rank::world] for t in tensors)
-                else:
-                    yield tuple(t[b * size : (b + 1) * size] for t in tensors)
-            return
-        order = self.order(epoch)
-        if tensors[0].device.type != "cpu":
-            order = order.to(tensors[0].device)
-        for idx in self._shares(order, start):
-            yield tuple(t[idx] for t in tensors)
+    def _indices(self, epoch: int, start: int) -> list[Any]:
+        """What selects each batch from the tensors: index tensors, or slices when in order (views, no copy)."""
+        if self.shuffle:
+            assert self.tensors is not None
+            order = self.order(epoch)
+            if self.tensors[0].device.type != "cpu":
+                order = order.to(self.tensors[0].device)
+            return self._shares(order, start)
+        size, rank, world = self.batch_size, self.rank, self.world  # [b * size : (b + 1) * size][rank::world]
+        return [slice(b * size + rank, (b + 1) * size, world) for b in range(start, self.batches_per_epoch)]
+
+    def _iterate_tensors(self, epoch: int, start: int) -> Iterator[Pair]:
+        assert self.tensors is not None
+        *inputs, target = self.tensors
+        for idx in self._indices(epoch, start):
+            select = itemgetter(idx)  # t[idx], in C: no frame per tensor
+            yield tuple(map(select, inputs)), select(target)
 
     def _iterate_dataset(self, epoch: int, start: int) -> Iterator[Any]:
         shares = [idx.tolist() for idx in self._shares(self.order(epoch), start)]

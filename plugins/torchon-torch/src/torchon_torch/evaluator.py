@@ -24,9 +24,10 @@ from torchon_torch.checks import check_device
 from torchon_torch.data import Batches
 from torchon_torch.metrics import Metric, resolve_metrics
 
-__all__ = ["Evaluator", "evaluate", "pick_device", "split_batch"]
+__all__ = ["Evaluator", "evaluate", "pick_device"]
 
 logger = logging.getLogger("torchon.torch")
+_NULL = nullcontext()
 
 
 def pick_device(spec: str, rank: int = 0) -> torch.device:
@@ -43,37 +44,22 @@ def pick_device(spec: str, rank: int = 0) -> torch.device:
     return device
 
 
-def split_batch(batch: Any, device: torch.device | None) -> tuple[tuple[Any, ...], Any]:
-    """``(inputs, target)`` of a batch ``(input, ..., target)``, moved to ``device`` unless it is None."""
-    if (
-        device is None and type(batch) is tuple and len(batch) == 2
-    ):  # the usual batch, first: called per batch
-        return batch[:1], batch[1]
-    if not isinstance(batch, (list, tuple)) or len(batch) < 2:
-        raise TypeError(
-            f"a batch must be a tuple (inputs..., target), got {type(batch).__name__}; make the data set's "
-            "items (input, target) pairs"
-        )
-    if device is not None:
-        batch = [t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t for t in batch]
-    return tuple(batch[:-1]), batch[-1]
-
-
 def evaluate(
     model: nn.Module,
-    batches: Iterable[Any],
+    batches: Iterable[tuple[tuple[Any, ...], Any]],
     loss: Callable[[Any, Any], torch.Tensor],
     metrics: Sequence[Metric],
     device: torch.device,
     *,
-    move: bool = True,
-    autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    autocast: Callable[[], AbstractContextManager[Any]] | None = None,
     reduce: Callable[[torch.Tensor], None] | None = None,
 ) -> dict[str, float]:
-    """``{"loss": ..., metric name: ...}`` over all ``batches``, the model in eval mode, without gradients.
+    """``{"loss": ..., metric name: ...}`` over all ``batches`` (``(inputs, target)`` pairs on ``device``, as
+    :meth:`Batches.iterate` gives them), the model in eval mode, without gradients.
 
     The loss is averaged over samples (the loss function must average over its batch). ``reduce`` adds a sum up
     across processes in place (``torch.distributed.all_reduce``), making the result that of the whole data set.
+    ``autocast`` makes the context entered around each batch's forward pass (mixed precision), if any.
     """
     was_training = model.training
     model.eval()
@@ -84,12 +70,11 @@ def evaluate(
     count = 0
     try:
         with torch.inference_mode():  # cheaper than no_grad: nothing computed here is ever differentiated
-            for batch in batches:
-                inputs, target = split_batch(batch, device if move else None)
+            for inputs, target in batches:
                 n = len(target)
                 if n == 0:
                     continue
-                with autocast():
+                with autocast() if autocast is not None else _NULL:
                     output = model(*inputs)
                     value = loss(output, target)
                 loss_sum += value.item() * n if on_cpu else value.detach().to(torch.float64) * n
@@ -166,9 +151,9 @@ class Evaluator(torchon.Runnable):
         device = pick_device(self.device)
         model = self._model().to(device)
         batches = Batches(self.data, batch_size=self.batch_size, shuffle=False, seed=0, what="data")
-        on_device = batches.to(device)
+        batches.to(device)
         loss = self.loss if self.loss is not None else nn.CrossEntropyLoss()
-        return evaluate(model, batches.iterate(0), loss, self._metrics, device, move=not on_device)
+        return evaluate(model, batches.iterate(0), loss, self._metrics, device)
 
     def run(self) -> None:
         self.results = self.evaluate()

@@ -1,9 +1,14 @@
 """What a user watches while the Trainer runs: a progress bar per step on a terminal, log lines elsewhere.
 
 On a terminal, a rich progress bar shows the step's iterations, the running training loss, the throughput and the
-time left; each finished step leaves one log line (its metrics) above the bar. When the output is not a terminal
-(a log file, CI), there is no bar: the same line per step, and a progress line every ``interval`` seconds during
-long steps. Updates are throttled by time, so the cost per iteration is one clock read.
+time left; a finished step leaves one log line (its metrics) above the bar. When the output is not a terminal (a log
+file, CI), there is no bar: the same line per step, and a progress line every ``interval`` seconds during long
+steps. Updates are throttled by time, so the cost per iteration is one clock read.
+
+Step lines are throttled too: a step ending less than ``line_interval`` seconds after the last line leaves none
+(the first and the last step always do). Steps of a few milliseconds would otherwise write hundreds of lines a
+second, which nobody reads and which cost a training loop of such steps a few percent of its speed; their metrics
+are all in ``metrics.jsonl`` and TensorBoard either way.
 """
 
 from __future__ import annotations
@@ -28,14 +33,23 @@ class StepProgress:
 
     :param live: show a rich bar when the console is a terminal (else log lines only).
     :param interval: seconds between two plain progress lines within a step (no terminal).
+    :param line_interval: seconds from one step line to the next at the least (0: a line for every step).
     """
 
     def __init__(
-        self, total_steps: int, logger: logging.Logger, *, live: bool = True, interval: float = 30.0
+        self,
+        total_steps: int,
+        logger: logging.Logger,
+        *,
+        live: bool = True,
+        interval: float = 30.0,
+        line_interval: float = 0.0,
     ) -> None:
         self.total_steps = total_steps
         self.logger = logger
         self.interval = interval
+        self.line_interval = line_interval
+        self._next_line = 0.0  # the first step's line is always written
         self._bar: Any = None
         self._task: Any = None
         if live:
@@ -109,11 +123,18 @@ class StepProgress:
             format_duration(left),
         )
 
-    def end_step(self, line: str) -> None:
+    def end_step(self, line: Callable[[], str], *, last: bool = False) -> bool:
+        """The step is over: log its ``line()`` (unless throttled; always when it is the ``last``); says whether
+        it was logged."""
         if self._bar is not None and self._task is not None:
             self._bar.remove_task(self._task)
             self._task = None
-        self.logger.info("%s", line)
+        now = time.monotonic()
+        if not last and now < self._next_line:
+            return False
+        self._next_line = now + self.line_interval
+        self.logger.info("%s", line())
+        return True
 
     def close(self) -> None:
         if self._bar is not None:

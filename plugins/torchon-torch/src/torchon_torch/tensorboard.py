@@ -7,8 +7,9 @@ scalar to ``OUT/tensorboard/``, which ``tensorboard --logdir`` reads.
 The events file format is TFRecord (length, masked CRC-32C of the length, data, masked CRC-32C of the data) of
 ``Event`` protocol buffers; scalars need only a few fields, encoded here by hand. This is what
 ``torch.utils.tensorboard.SummaryWriter`` writes, without its dependencies (tensorboard, protobuf) and at a
-fraction of its cost per step: one event per step holding all its scalars, encoded in the calling thread, flushed
-every few seconds and at the end. On a resumed run, a "session start" event at the first step to come makes
+fraction of its cost per step: one event per step holding all its scalars. A step's scalars are only kept until
+the next flush (every few seconds and at the end), which encodes and writes them together: encoding each in its
+step, between the model's kernels, cost several times more. On a resumed run, a "session start" event at the first step to come makes
 TensorBoard drop what the interrupted run wrote from that step on, as ``SummaryWriter(purge_step=...)`` does.
 """
 
@@ -78,9 +79,17 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def _event(step: int, *, summary: bytes = b"", file_version: str = "", session_start: bool = False) -> bytes:
+def _event(
+    step: int,
+    *,
+    wall_time: float | None = None,
+    summary: bytes = b"",
+    file_version: str = "",
+    session_start: bool = False,
+) -> bytes:
     """An ``Event``: wall_time (1, double), step (2, int64), file_version (3), summary (5), session_log (7)."""
-    event = b"\x09" + struct.pack("<d", time.time()) + b"\x10" + _varint(step)
+    when = time.time() if wall_time is None else wall_time
+    event = b"\x09" + struct.pack("<d", when) + b"\x10" + _varint(step)
     if file_version:
         event += _field(3, file_version.encode())
     if summary:
@@ -91,15 +100,22 @@ def _event(step: int, *, summary: bytes = b"", file_version: str = "", session_s
 
 
 def _scalars(values: dict[str, float]) -> bytes:
-    """A ``Summary`` of ``Value {tag (1), simple_value (2, float)}``."""
+    """A ``Summary`` of ``Value {tag (1), simple_value (2, float)}``; NaNs are left out."""
     return b"".join(
         _field(1, _field(1, tag.encode("utf-8")) + b"\x15" + struct.pack("<f", value))
         for tag, value in values.items()
+        if not math.isnan(value)
     )
 
 
+def _record(data: bytes) -> bytes:
+    """``data`` framed as a TFRecord."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
+
+
 class EventWriter:
-    """Appends events to a new events file in ``folder``."""
+    """Appends events to a new events file in ``folder``; scalars wait in memory for the next :meth:`flush`."""
 
     def __init__(self, folder: Path, *, flush_seconds: float = 5.0) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -108,21 +124,32 @@ class EventWriter:
         self._file: IO[bytes] | None = open(self.path, "ab")
         self._flush_seconds = flush_seconds
         self._next_flush = time.monotonic() + flush_seconds
+        self._pending: list[tuple[int, float, dict[str, float]]] = []  # step, wall time, scalars
         self._write(_event(0, file_version="brain.Event:2"))
         self.flush()
 
     def _write(self, data: bytes) -> None:
+        """Write an event now, after the pending scalars (events stay in order)."""
         assert self._file is not None
-        header = struct.pack("<Q", len(data))
-        self._file.write(
-            header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
-        )
-        if time.monotonic() >= self._next_flush:
-            self.flush()
+        self._write_pending()
+        self._file.write(_record(data))
+
+    def _write_pending(self) -> None:
+        if self._pending and self._file is not None:
+            self._file.write(
+                b"".join(
+                    _record(_event(step, wall_time=when, summary=_scalars(values)))
+                    for step, when, values in self._pending
+                )
+            )
+            self._pending.clear()
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        """Add the scalars of ``step`` (the caller's dict is not changed later); written by the next flush."""
         if values and self._file is not None:
-            self._write(_event(step, summary=_scalars(values)))
+            self._pending.append((step, time.time(), values))
+            if time.monotonic() >= self._next_flush:
+                self.flush()
 
     def session_start(self, step: int) -> None:
         """Mark a restart: TensorBoard drops the events of earlier sessions at ``step`` and later."""
@@ -131,11 +158,13 @@ class EventWriter:
 
     def flush(self) -> None:
         if self._file is not None:
+            self._write_pending()
             self._file.flush()
             self._next_flush = time.monotonic() + self._flush_seconds
 
     def close(self) -> None:
         if self._file is not None:
+            self._write_pending()
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -168,7 +197,7 @@ class TensorBoardWriter:
 
     def record(self, step: int | None, metrics: dict[str, float]) -> None:
         at = self._default_step() if step is None else step
-        self._events.scalars(at, {k: v for k, v in metrics.items() if not math.isnan(v)})
+        self._events.scalars(at, dict(metrics))  # kept until the next flush: a copy the caller cannot change
 
     def close(self) -> None:
         if self._remove is not None:

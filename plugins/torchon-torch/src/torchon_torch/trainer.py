@@ -40,7 +40,7 @@ from torchon.errors import ArgumentError
 from torchon_torch.checkpoint import TrainingState, capture_rng, restore_rng, seed_everything
 from torchon_torch.checks import check_counts, check_device, make_optimizer, make_scheduler, monitored
 from torchon_torch.data import Batches
-from torchon_torch.evaluator import evaluate, pick_device, split_batch
+from torchon_torch.evaluator import evaluate, pick_device
 from torchon_torch.metrics import Metric, resolve_metrics
 from torchon_torch.progress import StepProgress, format_duration
 from torchon_torch.saving import CheckpointWriter, snapshot
@@ -57,7 +57,6 @@ logger = logging.getLogger("torchon.torch")
 _trained: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 _CONTINUE, _STOP = 1, 0
-_NULL = contextlib.nullcontext()  # reusable: entered once per batch when there is nothing to enter
 
 
 class Trainer(torchon.Runnable):
@@ -103,6 +102,9 @@ class Trainer(torchon.Runnable):
     :param async_checkpoint: write checkpoints and the best model in a background thread while the next step
         trains (their tensors are copied first); false: each is written before ``step()`` returns.
     :param progress: show a progress bar on a terminal (log lines are written either way).
+    :param log_interval: seconds between two steps' log lines at the least: a step ending sooner after the last
+        line writes none (its metrics are recorded all the same), the first and last steps always do; 0: every
+        step.
     """
 
     VERSION = 1
@@ -139,6 +141,7 @@ class Trainer(torchon.Runnable):
         checkpoint_every: int = 1,
         async_checkpoint: bool = True,
         progress: bool = True,
+        log_interval: float = 1.0,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ArgumentError(
@@ -172,6 +175,7 @@ class Trainer(torchon.Runnable):
         self.checkpoint_every = checkpoint_every
         self.async_checkpoint = async_checkpoint
         self.progress = progress
+        self.log_interval = log_interval
         check_counts(locals())
         check_device(device)
 
@@ -333,16 +337,17 @@ class Trainer(torchon.Runnable):
             if self.val_data is not None
             else None
         )
-        # batches not already on the device are moved there one by one
-        self._move_train = None if self._train.to(self._device) else self._device
-        self._move_val = None if self._val is None or self._val.to(self._device) else self._device
+        self._train.to(self._device)
+        if self._val is not None:
+            self._val.to(self._device)
         self._iterations = self.iterations_per_step or len(self._train)
         use_amp = self.amp and self._device.type == "cuda"
         if self.amp and not use_amp:
             self._log.info("amp is for CUDA; training in full precision on %s", self._device)
         amp_dtype = torch.float16 if self.amp_dtype == "float16" else torch.bfloat16
-        self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
-            (lambda: torch.autocast("cuda", dtype=amp_dtype)) if use_amp else (lambda: _NULL)
+        # None without AMP: nothing is entered around a batch (a no-op context costs frames per batch)
+        self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] | None = (
+            (lambda: torch.autocast("cuda", dtype=amp_dtype)) if use_amp else None
         )
         self._scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
         if self._scaler is not None and self._pending_scaler:
@@ -366,7 +371,9 @@ class Trainer(torchon.Runnable):
                 purge_step=self.steps_done + 1 if self.steps_done else None,
                 default_step=lambda: self.steps_done,
             )
-        self._display = StepProgress(self.max_steps, self._log, live=self.progress and chief)
+        self._display = StepProgress(
+            self.max_steps, self._log, live=self.progress and chief, line_interval=self.log_interval
+        )
         if chief and self._output is not None:
             self._writer = CheckpointWriter(self._output, self._log, background=self.async_checkpoint)
         self._started = time.perf_counter()
@@ -458,7 +465,6 @@ class Trainer(torchon.Runnable):
                 self._loss,
                 self._metrics,
                 self._device,
-                move=self._move_val is not None,
                 autocast=self._autocast,
                 reduce=self._all_reduce if self.world > 1 else None,
             )
@@ -490,7 +496,9 @@ class Trainer(torchon.Runnable):
         self.timings["validate"] += validated - trained
         self.timings["checkpoint"] += saved - validated
         if self.rank == 0:
-            self._display.end_step(self._step_line(step, metrics, improved, trained - started))
+            self._display.end_step(
+                lambda: self._step_line(step, metrics, improved, trained - started), last=not go_on
+            )
             if not go_on and self.steps_done < self.max_steps:
                 self._log.info(
                     "stopping early: %s has not improved for %d steps", self.val_metric, self.bad_steps
@@ -504,7 +512,6 @@ class Trainer(torchon.Runnable):
         per_batch = len(self._train)
         ddp = self.world > 1
         exact = self._device.type == "cpu" or self.on_nan == "skip"  # check every loss (free on the CPU)
-        move = self._move_train
         autocast, scaler = self._autocast, self._scaler
         step_sched = self.sched if self.scheduler_interval == "step" and not _plateau(self.sched) else None
         epoch_sched = self.sched if self.scheduler_interval == "epoch" and not _plateau(self.sched) else None
@@ -524,36 +531,38 @@ class Trainer(torchon.Runnable):
         for i in range(iterations):
             if self._batches is None:
                 self._batches = self._train.iterate(self.epoch, self.batch)
-            batch = next(self._batches)
+            inputs, target = next(self._batches)
             self.batch += 1
-            inputs, target = split_batch(batch, move)
             last = pending + 1 == accumulate or i + 1 == iterations
-            sync = model.no_sync() if ddp and not last else _NULL  # type: ignore[operator]
-            with sync:
+            if ddp:  # gradients are summed across processes by the backward of an update's last batch only
+                model.require_backward_grad_sync = last  # what no_sync() sets, without a context per batch
+            if autocast is None:
+                loss = loss_fn(model(*inputs), target)
+            else:
                 with autocast():
                     loss = loss_fn(model(*inputs), target)
-                if exact:
-                    value = loss.item()
-                    finite = math.isfinite(value)
-                    if ddp and self.on_nan == "skip":
-                        finite = self._all_finite(finite)
-                    if not finite:
-                        if self.on_nan == "stop":
-                            self._nan(step, i + 1, first + i + 1, value)
-                        skipped += 1
-                        loss = None
-                    else:
-                        total += value
-                        counted += 1
+            if exact:
+                value = loss.item()
+                finite = math.isfinite(value)
+                if ddp and self.on_nan == "skip":
+                    finite = self._all_finite(finite)
+                if not finite:
+                    if self.on_nan == "stop":
+                        self._nan(step, i + 1, first + i + 1, value)
+                    skipped += 1
+                    loss = None
                 else:
-                    losses[i] = loss.detach()  # type: ignore[index]
+                    total += value
                     counted += 1
-                if loss is not None:
-                    scaled = loss / accumulate if accumulate > 1 else loss
-                    if scaler is not None:
-                        scaler.scale(scaled).backward()
-                    else:
-                        scaled.backward()
+            else:
+                losses[i] = loss.detach()  # type: ignore[index]
+                counted += 1
+            if loss is not None:
+                scaled = loss / accumulate if accumulate > 1 else loss
+                if scaler is not None:
+                    scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
             pending += 1
             self.iterations_done += 1
             if last:
@@ -587,7 +596,8 @@ class Trainer(torchon.Runnable):
             scaler.step(optim)
             scaler.update()
         else:
-            self._clip()
+            if self.clip_grad_value is not None or self.clip_grad_norm is not None:
+                self._clip()
             optim.step()
         optim.zero_grad(set_to_none=True)
         self.updates_done += 1
