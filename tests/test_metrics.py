@@ -34,6 +34,28 @@ def test_report_writes_json_lines(tmp_path: Path) -> None:
     assert len(recorder.history) == 2
 
 
+def test_records_reach_the_file_within_a_second_on_flush_and_at_exit(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    recorder = metrics.start_recording(path)
+    try:
+        for step in (1, 2, 3):
+            torchon.report(step=step, loss=0.5)
+        assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1]  # the first at once
+        metrics.flush()  # what torchon.save does before a bundle
+        assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+        assert len(recorder.history) == 3
+    finally:
+        metrics.stop_recording()
+    # a process that ends without stop_recording() loses nothing either
+    script = (
+        "import sys; from pathlib import Path; import torchon; from torchon import metrics; "
+        "metrics.start_recording(Path(sys.argv[1])); [torchon.report(step=s, x=s) for s in range(5)]"
+    )
+    other = tmp_path / "other.jsonl"
+    subprocess.run([sys.executable, "-c", script, str(other)], check=True, timeout=60)
+    assert [json.loads(line)["x"] for line in other.read_text().splitlines()] == [0, 1, 2, 3, 4]
+
+
 def test_bad_metrics_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one metric"):
         torchon.report(step=1)

@@ -52,3 +52,16 @@ def test_a_resumed_run_supersedes_the_steps_it_writes_again(tmp_path: Path) -> N
     events = read(tmp_path)
     assert [(e.step, e.value) for e in events.Scalars("loss")] == [(1, 1.0), (2, 2.0), (3, 30.0)]
     assert events.Scalars("lr")[0].step == 0 and "nan" not in events.Tags()["scalars"]
+
+
+def test_scalars_wait_for_the_flush_and_stay_in_order_with_other_events(tmp_path: Path) -> None:
+    writer = EventWriter(tmp_path, flush_seconds=3600)
+    header = writer.path.stat().st_size
+    for step in (1, 2, 3):
+        writer.scalars(step, {"loss": float(step)})
+    assert writer.path.stat().st_size == header  # kept until the flush: no encoding in the step
+    writer.session_start(2)  # a restart after step 1: written after the scalars before it
+    writer.scalars(2, {"loss": 20.0})
+    writer.flush()
+    assert [(e.step, e.value) for e in read(tmp_path).Scalars("loss")] == [(1, 1.0), (2, 20.0)]
+    writer.close()
