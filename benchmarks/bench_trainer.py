@@ -37,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -244,10 +245,24 @@ def lightning_ratio(case: Case, anchor_rate: float) -> str:
             return torch.optim.Adam(self.parameters(), lr=case.lr)
 
     iterations = 1000
-    fit = L.Trainer(max_steps=iterations, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+    ):  # its notes and tips: not this script's
+        logging.getLogger(name).setLevel(logging.ERROR)
+    fit = L.Trainer(
+        max_steps=iterations,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     loader = DataLoader(train, batch_size=case.batch, shuffle=True)
     start = time.perf_counter()
-    fit.fit(Module(), loader)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit.fit(Module(), loader)
     rate = iterations / (time.perf_counter() - start)
     return f"lightning {L.__version__}: ratio={rate / anchor_rate:.2f} (no progress bar, no validation)"
 
