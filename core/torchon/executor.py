@@ -98,11 +98,12 @@ class Executor(ABC):
     end (also as a context manager). Every submitted task ends with exactly one ``exit`` event, cancelled or not.
 
     :param worker: what every task calls.
-    :param max_concurrent: at most this many tasks run at once.
+    :param max_concurrent: at most this many tasks run at once; None: as many as the executor's resources allow
+        (a cluster's CPUs, not those of the machine the driver runs on).
     """
 
-    def __init__(self, worker: WorkerSpec, *, max_concurrent: int = 1) -> None:
-        if max_concurrent < 1:
+    def __init__(self, worker: WorkerSpec, *, max_concurrent: int | None = 1) -> None:
+        if max_concurrent is not None and max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.worker = worker
         self.max_concurrent = max_concurrent

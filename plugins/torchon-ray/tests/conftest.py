@@ -8,6 +8,7 @@ otherwise, so the rest of the suite stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ if importlib.util.find_spec("torchon_ray") is None or importlib.util.find_spec("
     collect_ignore_glob = ["*"]  # torchon-ray is not installed here (the README's environment)
 
 TESTS = Path(__file__).resolve().parent
+HEAD_CPUS = 4  # more than a small machine running the driver has: trials fill the cluster, not that machine
 sys.path.insert(0, str(TESTS))
 
 
@@ -60,6 +62,7 @@ class RayHead:
     address: str
     dashboard: str
     token: str
+    temp: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a ``torchon`` child that joins this head."""
@@ -88,15 +91,60 @@ def ray_head() -> Iterator[RayHead]:
         "--ray-client-server-port", str(client), "--dashboard-agent-listen-port", str(agent),
         "--dashboard-agent-grpc-port", str(agent_grpc), "--metrics-export-port", str(metrics),
         "--runtime-env-agent-port", str(runtime_env),
-        "--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(150 * 1024 * 1024),
+        "--num-cpus", str(HEAD_CPUS), "--num-gpus", "0", "--object-store-memory", str(150 * 1024 * 1024),
         "--temp-dir", temp,
     ]  # fmt: skip
-    log = open(Path(temp) / "head.log", "wb")
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    head = RayHead(f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dashboard}", token)
     try:
-        _wait_for_jobs_api(head, proc, Path(temp) / "head.log")
-        yield head
+        with _started(command, env, Path(temp) / "head.log") as (proc, log):
+            head = RayHead(f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dashboard}", token, temp)
+            _wait_for_jobs_api(head, proc, log)
+            yield head
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def join_node(ray_head: RayHead) -> Iterator[Callable[[int], None]]:
+    """``join_node(cpus)`` starts one more Ray node (on this machine) and returns once the head counts it; the node
+    leaves at the end of the test, which waits until the head no longer counts it (the next tests see the cluster
+    they expect)."""
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+    joined: list[int] = []
+    stack = contextlib.ExitStack()
+
+    def join(cpus: int) -> None:
+        ray_exe = Path(sys.executable).with_name("ray")
+        ports = _free_ports(6)
+        command = [
+            str(ray_exe), "start", "--block", "--disable-usage-stats", "--address", ray_head.address,
+            "--node-ip-address", "127.0.0.1", "--node-manager-port", str(ports[0]),
+            "--object-manager-port", str(ports[1]), "--metrics-export-port", str(ports[2]),
+            "--dashboard-agent-listen-port", str(ports[3]), "--dashboard-agent-grpc-port", str(ports[4]),
+            "--runtime-env-agent-port", str(ports[5]),
+            "--num-cpus", str(cpus), "--num-gpus", "0", "--object-store-memory", str(100 * 1024 * 1024),
+        ]  # fmt: skip
+        env = ray_head.env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        env.pop("RAY_ADDRESS")
+        proc, log = stack.enter_context(_started(command, env, Path(ray_head.temp) / f"node-{ports[0]}.log"))
+        started.append((proc, log))
+        joined.append(cpus)
+        _wait_for_cpus(ray_head, log, HEAD_CPUS + sum(joined))
+
+    with stack:
+        yield join
+    if started:  # stopped: wait until the head no longer counts them
+        _wait_for_cpus(ray_head, started[-1][1])
+
+
+@contextlib.contextmanager
+def _started(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``ray start --block`` in a process group of its own, ended (its whole group) on leaving."""
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc, log_path
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -104,11 +152,30 @@ def ray_head() -> Iterator[RayHead]:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the head's group is left
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
         except ProcessLookupError:
             pass
         log.close()
-        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_cpus(head: RayHead, log: Path, cpus: float = HEAD_CPUS) -> None:
+    """Wait until the cluster has ``cpus`` CPUs (nodes joined or gone)."""
+    script = (
+        "import ray, time, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); deadline = time.time() + 90\n"
+        "while ray.cluster_resources().get('CPU', 0) != float(sys.argv[2]):\n"
+        "    assert time.time() < deadline, ray.cluster_resources(); time.sleep(0.5)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, head.address, str(cpus)],
+        env=head.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"the cluster did not reach {cpus} CPUs: {proc.stderr[-2000:]}\n{log.read_text()[-2000:]}"
+        )
 
 
 def _wait_for_jobs_api(head: RayHead, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,58 @@ def test_a_lost_ray_actor_fails_its_trial_and_the_search_goes_on(ray_head, tmp_p
     failed = [r for r in rows if r["status"] == "failed"]
     assert len(failed) == 3 and all("the Ray actor running it died" in r["error"] for r in failed)
     assert sum(r["status"] == "completed" for r in rows) == 3
+
+
+WIDE = """
+!Search
+trial: !raytoy.Fit
+  weights: !raytoy.Weights {size: !grid [1, 2, 3, 4]}
+  rounds: 1
+  pause: 6.0
+metric: loss
+executor: ray
+"""
+
+
+def test_without_max_concurrent_trials_fill_the_cluster_not_the_driver_machine(
+    ray_head, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # the head offers 4 CPUs, more than a small machine running the driver has: trials used to be capped at the
+    # driver machine's CPU count
+    proc = torchon(
+        "run", write_config(tmp_path, WIDE), "-o", tmp_path / "out", env=ray_head.env(), cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    spans = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("trials/*/span.json")]
+    assert len(spans) == 4
+    at_once = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert at_once >= 3, spans  # all 4 when the machine starts their actors within the pause
+
+
+def test_a_node_that_joins_during_a_search_takes_trials(ray_head, join_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, WIDE.replace("[1, 2, 3, 4]", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]"))
+    out = tmp_path / "out"
+    search = subprocess.Popen(
+        [sys.executable, "-m", "torchon", "run", str(config), "-o", str(out)],
+        env=ray_head.env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("trials/*/env.json")):  # the search runs on the head alone
+            assert search.poll() is None and time.monotonic() < deadline, (
+                search.stderr and search.stderr.read()
+            )
+            time.sleep(0.2)
+        join_node(4)
+        _, err = search.communicate(timeout=180)
+    finally:
+        search.kill()
+    assert search.returncode == 0, err
+    spans = [json.loads(p.read_text()) for p in out.glob("trials/*/span.json")]
+    assert len(spans) == 12
+    at_once = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert at_once > 4, spans  # more than the head's 4 CPUs: the new node's took trials

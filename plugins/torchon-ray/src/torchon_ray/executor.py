@@ -13,7 +13,9 @@ must be on storage every node can reach (a shared folder).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,10 @@ from torchon_ray.connect import Capacity, capacity, connect
 
 __all__ = ["RayExecutor"]
 
+logger = logging.getLogger("torchon.ray")
+
 _POLL_WAIT = 1.0  # how long a host's poll call waits for an event before the driver asks again
+_REFRESH = 10.0  # seconds between two looks at the cluster's nodes: nodes that join are counted this soon
 _CLOSE_GRACE = 10.0
 
 
@@ -69,12 +74,13 @@ class _Host:
 class RayExecutor(Executor):
     """Runs tasks in Ray actors (see the module's docstring); joins ``RAY_ADDRESS`` or starts a local Ray."""
 
-    def __init__(self, worker: WorkerSpec, *, max_concurrent: int = 1) -> None:
+    def __init__(self, worker: WorkerSpec, *, max_concurrent: int | None = 1) -> None:
         super().__init__(worker, max_concurrent=max_concurrent)
         self._hosts: list[_Host] = []
         self._where: dict[str, _Host] = {}
         self._events: list[TaskEvent] = []
         self._capacity: Capacity | None = None
+        self._looked = 0.0  # when the cluster's nodes were last read
         self._owns_ray = False
         self._setup = {
             "prepare": worker.prepare,
@@ -92,7 +98,7 @@ class RayExecutor(Executor):
             return
         try:
             self._owns_ray = connect()
-            self._capacity = capacity()
+            self._capacity, self._looked = capacity(), time.monotonic()
         except Exception as exc:
             raise ExecutorError(f"cannot join Ray: {type(exc).__name__}: {exc}") from exc
         # One host up front: a worker that cannot prepare fails here, as the local executor's does.
@@ -106,8 +112,16 @@ class RayExecutor(Executor):
             raise ExecutorError(f"the Ray worker could not prepare: {_reason(exc)}") from None
 
     def _cluster(self) -> Capacity:
+        """The cluster's nodes, read again every ``_REFRESH`` seconds: nodes joining (by hand, or started by an
+        autoscaler) take trials, nodes leaving stop counting."""
         if self._capacity is None:
             self.start()
+        elif time.monotonic() - self._looked > _REFRESH:
+            self._looked = time.monotonic()
+            try:
+                self._capacity = capacity()
+            except Exception as exc:  # the cluster briefly unreachable: what was known stays
+                logger.debug("could not read the Ray cluster's nodes: %s", exc)
         assert self._capacity is not None
         return self._capacity
 
@@ -169,7 +183,7 @@ class RayExecutor(Executor):
         return None
 
     def can_start(self, resources: Mapping[str, float]) -> bool:
-        if sum(len(h.active) for h in self._hosts) >= self.max_concurrent:
+        if self.max_concurrent is not None and sum(len(h.active) for h in self._hosts) >= self.max_concurrent:
             return False
         host, evict = self._spare(_Shape.of(resources))
         return host is not None or evict is not None

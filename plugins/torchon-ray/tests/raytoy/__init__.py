@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import torchon
@@ -16,17 +17,24 @@ class Weights(torchon.Component):
 class Fit(torchon.Runnable):
     """loss = (rate - 0.3)^2 + 1 / (round * size), so wide weights and rates near 0.3 win."""
 
-    def __init__(self, weights: Weights, rate: float = 0.1, rounds: int = 2, crash: str = "") -> None:
-        self.weights, self.rate, self.rounds, self.crash = weights, rate, rounds, crash
+    def __init__(
+        self, weights: Weights, rate: float = 0.1, rounds: int = 2, crash: str = "", pause: float = 0.0
+    ) -> None:
+        self.weights, self.rate, self.rounds, self.crash, self.pause = weights, rate, rounds, crash, pause
         self.round = 0
 
     def setup(self, context: torchon.Context) -> None:
         env = torchon.get_env()
+        self._folder = Path(env.output_dir or ".")
         record = {"hosts": list(env.hosts), "trial": dict(env.extra.get("trial") or {}), "pid": os.getpid()}
-        (Path(env.output_dir or ".") / "env.json").write_text(json.dumps(record))
+        (self._folder / "env.json").write_text(json.dumps(record))
+        self._started = time.time()
 
     def step(self) -> bool:
         self.round += 1
+        time.sleep(self.pause)
+        if self.round == self.rounds:  # when the trial ran: to see which ran at the same time
+            (self._folder / "span.json").write_text(json.dumps([self._started, time.time()]))
         if self.crash == "kill":
             os.kill(os.getpid(), 9)
         if self.crash == "kill_host":  # the trial's parent is the prepared worker; its parent the Ray actor

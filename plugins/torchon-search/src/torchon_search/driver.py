@@ -155,7 +155,7 @@ class _StageRun:
 
     stage: StageSpec
     pending: list[_Lane]
-    limit: int
+    limit: int | None
     failures: int = 0
     stopping: str | None = None  # why the stage stops (max_failures passed): no more trials start
 
@@ -249,9 +249,12 @@ class Driver:
                 f"executor {self.executor_name!r} is not registered (known: {', '.join(get_manager().executors.names())})"
             )
         cls = entry.load()
-        concurrency = self.max_concurrent or max(
-            (s.options.max_concurrent or os.cpu_count() or 1) for s in self.stages.values()
-        )
+        # no limit of the run's own and a stage without one: as many as the executor's resources allow (a Ray
+        # cluster's CPUs, not the driver machine's)
+        limits = [s.options.max_concurrent for s in self.stages.values()]
+        concurrency = self.max_concurrent
+        if concurrency is None and limits and all(x is not None for x in limits):
+            concurrency = max(x for x in limits if x is not None)
         executor: Executor = cls(self._worker(), max_concurrent=concurrency)
         executor.start()
         return executor
@@ -319,7 +322,7 @@ class Driver:
                 resources = run.stage.options.resources
                 if run.stopping is not None or not run.pending:
                     continue
-                if run.holding(self._running, self._released) >= run.limit:
+                if run.limit is not None and run.holding(self._running, self._released) >= run.limit:
                     continue
                 if not executor.can_start(resources):
                     continue

@@ -77,7 +77,7 @@ class LocalExecutor(Executor):
         self,
         worker: WorkerSpec,
         *,
-        max_concurrent: int = 1,
+        max_concurrent: int | None = 1,
         cpus: float | None = None,
         gpus: list[int] | None = None,
     ) -> None:
@@ -118,7 +118,7 @@ class LocalExecutor(Executor):
 
     def can_start(self, resources: Mapping[str, float]) -> bool:
         active = sum(not t.released for t in self._tasks.values())
-        if active >= self.max_concurrent:
+        if self.max_concurrent is not None and active >= self.max_concurrent:
             return False
         cpus = float(resources.get("cpus", 1))
         if active and self._used_cpus + cpus > self.cpus + 1e-9:

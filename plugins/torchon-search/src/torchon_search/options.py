@@ -46,7 +46,7 @@ class SearchOptions:
     :ivar num_samples: trials per point of the ``!grid`` dimensions (default 1 for grid, else 10).
     :ivar pruner: ``median``, ``asha`` (``successive_halving``), ``hyperband`` or ``none``; or a mapping with
         ``type`` and the Optuna pruner's arguments. Fed the metric after every ``step()``.
-    :ivar max_concurrent: trials at once (default: as many as the CPUs allow).
+    :ivar max_concurrent: trials at once (default: as many as the CPUs allow; on Ray, the cluster's).
     :ivar resources: per trial: ``cpus`` (default 1), ``gpus`` (default 0), ``memory_mb`` (a limit).
     :ivar max_failures: stop the search (and fail the run) once more trials than this have failed.
     :ivar seed: seeds the sampler; a seeded search proposes the same trials again.
