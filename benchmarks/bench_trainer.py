@@ -245,11 +245,7 @@ def lightning_ratio(case: Case, anchor_rate: float) -> str:
             return torch.optim.Adam(self.parameters(), lr=case.lr)
 
     iterations = 1000
-    for name in (
-        "lightning",
-        "lightning.pytorch",
-        "lightning.fabric",
-    ):  # its notes and tips: not this script's
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # its notes and tips, not our output
         logging.getLogger(name).setLevel(logging.ERROR)
     fit = L.Trainer(
         max_steps=iterations,

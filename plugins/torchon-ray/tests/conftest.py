@@ -108,8 +108,7 @@ def join_node(ray_head: RayHead) -> Iterator[Callable[[int], None]]:
     """``join_node(cpus)`` starts one more Ray node (on this machine) and returns once the head counts it; the node
     leaves at the end of the test, which waits until the head no longer counts it (the next tests see the cluster
     they expect)."""
-    started: list[tuple[subprocess.Popen[bytes], Path]] = []
-    joined: list[int] = []
+    joined: list[tuple[int, Path]] = []  # each node's CPUs and log
     stack = contextlib.ExitStack()
 
     def join(cpus: int) -> None:
@@ -125,15 +124,14 @@ def join_node(ray_head: RayHead) -> Iterator[Callable[[int], None]]:
         ]  # fmt: skip
         env = ray_head.env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         env.pop("RAY_ADDRESS")
-        proc, log = stack.enter_context(_started(command, env, Path(ray_head.temp) / f"node-{ports[0]}.log"))
-        started.append((proc, log))
-        joined.append(cpus)
-        _wait_for_cpus(ray_head, log, HEAD_CPUS + sum(joined))
+        _, log = stack.enter_context(_started(command, env, Path(ray_head.temp) / f"node-{ports[0]}.log"))
+        joined.append((cpus, log))
+        _wait_for_cpus(ray_head, log, HEAD_CPUS + sum(c for c, _ in joined))
 
     with stack:
         yield join
-    if started:  # stopped: wait until the head no longer counts them
-        _wait_for_cpus(ray_head, started[-1][1])
+    if joined:  # stopped: wait until the head no longer counts them
+        _wait_for_cpus(ray_head, joined[-1][1])
 
 
 @contextlib.contextmanager

@@ -105,6 +105,13 @@ executor: ray
 """
 
 
+def most_at_once(out: Path, trials: int) -> int:
+    """The most trials that ran at the same time (raytoy's Fit writes when each ran); all ``trials`` must have."""
+    spans = [json.loads(p.read_text()) for p in out.glob("trials/*/span.json")]
+    assert len(spans) == trials
+    return max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+
+
 def test_without_max_concurrent_trials_fill_the_cluster_not_the_driver_machine(
     ray_head, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -114,10 +121,7 @@ def test_without_max_concurrent_trials_fill_the_cluster_not_the_driver_machine(
         "run", write_config(tmp_path, WIDE), "-o", tmp_path / "out", env=ray_head.env(), cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr
-    spans = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("trials/*/span.json")]
-    assert len(spans) == 4
-    at_once = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
-    assert at_once >= 3, spans  # all 4 when the machine starts their actors within the pause
+    assert most_at_once(tmp_path / "out", trials=4) >= 3  # all 4 when the machine starts their actors in time
 
 
 def test_a_node_that_joins_during_a_search_takes_trials(ray_head, join_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +147,4 @@ def test_a_node_that_joins_during_a_search_takes_trials(ray_head, join_node, tmp
     finally:
         search.kill()
     assert search.returncode == 0, err
-    spans = [json.loads(p.read_text()) for p in out.glob("trials/*/span.json")]
-    assert len(spans) == 12
-    at_once = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
-    assert at_once > 4, spans  # more than the head's 4 CPUs: the new node's took trials
+    assert most_at_once(out, trials=12) > 4  # more than the head's 4 CPUs: the new node's took trials

@@ -28,18 +28,28 @@ def run(config: Path, out: Path, *more: str) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.slow
-def test_two_processes_match_one_and_only_process_0_writes(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    two = FILES / "ddp.yaml"
-    one = tmp_path / "one.yaml"
-    one.write_text(
-        two.read_text().replace("./blobs.py", str(FILES / "blobs.py")).replace("processes: 2", "processes: 1")
-    )
+def one_and_two(
+    tmp_path: Path, changes: dict[str, str] | None = None
+) -> tuple[Path, subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """``ddp.yaml`` (its text with ``changes`` made) run with 1 and with 2 processes at the same time, into
+    ``tmp_path/one`` and ``tmp_path/two``; both must succeed. The 2-process config, and the two runs."""
+    text = (FILES / "ddp.yaml").read_text().replace("./blobs.py", str(FILES / "blobs.py"))
+    for old, new in (changes or {}).items():
+        text = text.replace(old, new)
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    one.write_text(text.replace("processes: 2", "processes: 1"))
+    two.write_text(text)
     with ThreadPoolExecutor(2) as pool:
         runs = [pool.submit(run, one, tmp_path / "one"), pool.submit(run, two, tmp_path / "two")]
         single, double = (r.result() for r in runs)
     assert single.returncode == 0, single.stderr
     assert double.returncode == 0, double.stderr
+    return two, single, double
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_and_only_process_0_writes(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    two, _, double = one_and_two(tmp_path)
 
     a = json.loads((tmp_path / "one" / "summary.json").read_text())["metrics"]
     b = json.loads((tmp_path / "two" / "summary.json").read_text())["metrics"]
@@ -72,20 +82,7 @@ def test_two_processes_match_one_and_only_process_0_writes(manager, tmp_path: Pa
 @pytest.mark.slow
 def test_with_gradient_accumulation_the_update_sums_every_process_gradients(manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # the processes skip the all-reduce on all but an update's last batch: its backward must sum all of them
-    two = tmp_path / "two.yaml"
-    two.write_text(
-        (FILES / "ddp.yaml")
-        .read_text()
-        .replace("./blobs.py", str(FILES / "blobs.py"))
-        .replace("max_steps: 4", "max_steps: 2\ngrad_accumulation: 3")
-    )
-    one = tmp_path / "one.yaml"
-    one.write_text(two.read_text().replace("processes: 2", "processes: 1"))
-    with ThreadPoolExecutor(2) as pool:
-        runs = [pool.submit(run, one, tmp_path / "one"), pool.submit(run, two, tmp_path / "two")]
-        single, double = (r.result() for r in runs)
-    assert single.returncode == 0, single.stderr
-    assert double.returncode == 0, double.stderr
+    one_and_two(tmp_path, {"max_steps: 4": "max_steps: 2\ngrad_accumulation: 3"})
     states = [torchon.load(tmp_path / name / "checkpoints" / "last") for name in ("one", "two")]
     assert [s.progress["updates_done"] for s in states] == [2 * 3, 2 * 3]  # 8 batches a step: 3 + 3 + 2
     wa, wb = (s.model for s in states)

@@ -98,7 +98,7 @@ class Batches:
             tuple(tensors)
             if self.loader is None
             and isinstance(tensors, (tuple, list))
-            and tensors
+            and len(tensors) >= 2  # (inputs..., target); anything else is refused as any dataset's items are
             and all(isinstance(t, torch.Tensor) for t in tensors)
             else None
         )
@@ -159,7 +159,7 @@ class Batches:
 
     def iterate(self, epoch: int, start: int = 0) -> Iterator[Pair]:
         """The ``(inputs, target)`` pairs of ``epoch`` from batch ``start`` on (this process's share of each)."""
-        if self.tensors is not None and len(self.tensors) >= 2 and self.device is None:
+        if self.tensors is not None and self.device is None:
             return self._iterate_tensors(epoch, start)
         if self.loader is not None:
             batches = self._iterate_loader(start)

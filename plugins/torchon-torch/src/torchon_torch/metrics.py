@@ -95,6 +95,11 @@ class Accuracy(Metric):
         self._add((predicted == target).sum(), target.numel())
 
 
+def _difference(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``output - target`` element by element, in float64 (sums of many small squares stay exact enough)."""
+    return output.detach().reshape(target.shape).to(torch.float64) - target.to(torch.float64)
+
+
 class MeanSquaredError(Metric):
     """The mean of ``(output - target) ** 2`` over all elements."""
 
@@ -102,7 +107,7 @@ class MeanSquaredError(Metric):
     higher_is_better = False
 
     def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        diff = output.detach().reshape(target.shape).to(torch.float64) - target.to(torch.float64)
+        diff = _difference(output, target)
         self._add(diff.square().sum(), diff.numel())
 
 
@@ -113,7 +118,7 @@ class MeanAbsoluteError(Metric):
     higher_is_better = False
 
     def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        diff = output.detach().reshape(target.shape).to(torch.float64) - target.to(torch.float64)
+        diff = _difference(output, target)
         self._add(diff.abs().sum(), diff.numel())
 
 

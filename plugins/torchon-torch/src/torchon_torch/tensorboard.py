@@ -9,8 +9,9 @@ The events file format is TFRecord (length, masked CRC-32C of the length, data, 
 ``torch.utils.tensorboard.SummaryWriter`` writes, without its dependencies (tensorboard, protobuf) and at a
 fraction of its cost per step: one event per step holding all its scalars. A step's scalars are only kept until
 the next flush (every few seconds and at the end), which encodes and writes them together: encoding each in its
-step, between the model's kernels, cost several times more. On a resumed run, a "session start" event at the first step to come makes
-TensorBoard drop what the interrupted run wrote from that step on, as ``SummaryWriter(purge_step=...)`` does.
+step, between the model's kernels, cost several times more. On a resumed run, a "session start" event at the first
+step to come makes TensorBoard drop what the interrupted run wrote from that step on, as
+``SummaryWriter(purge_step=...)`` does.
 """
 
 from __future__ import annotations

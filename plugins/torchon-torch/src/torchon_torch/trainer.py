@@ -596,8 +596,7 @@ class Trainer(torchon.Runnable):
             scaler.step(optim)
             scaler.update()
         else:
-            if self.clip_grad_value is not None or self.clip_grad_norm is not None:
-                self._clip()
+            self._clip()
             optim.step()
         optim.zero_grad(set_to_none=True)
         self.updates_done += 1
