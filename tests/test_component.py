@@ -37,17 +37,20 @@ def test_config_is_captured_from_python_keywords_and_positionals() -> None:
     assert Layer(size=4).get_config() == {"size": 4}
 
 
-def test_default_state_is_public_attributes_that_are_not_arguments() -> None:
+def test_default_state_is_what_changed_after_init_less_arguments() -> None:
     layer = Layer(2)
-    assert layer.get_state() == {"weights": [0.0, 0.0]}
+    assert layer.get_state() == {}  # all of it set up by __init__ from the arguments: rebuilt on load
+    layer.weights[1] = 5.0  # changed in place
+    assert layer.get_state() == {"weights": [0.0, 5.0]}
     layer.set_state({"weights": [1.0, 2.0]})
     assert layer.weights == [1.0, 2.0]
+    assert layer.get_state() == {"weights": [1.0, 2.0]}  # restored state stays state
 
 
-def test_state_keeps_attributes_whatever_their_value() -> None:
+def test_state_keeps_attributes_added_after_init_whatever_their_value() -> None:
     layer = Layer(3)
     layer.done = 3  # the same int object as the argument `size`: still state
-    assert layer.get_state() == {"weights": [0.0, 0.0, 0.0], "done": 3}
+    assert layer.get_state() == {"done": 3}
 
 
 def test_an_invalid_report_changes_nothing() -> None:

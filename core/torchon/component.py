@@ -7,12 +7,15 @@ GPU), ``setup(context)`` acquires heavy things, ``teardown()`` releases them. Sa
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from torchon.construction import changed, snapshot
 
 if TYPE_CHECKING:
     from torchon.env import Environment
@@ -91,6 +94,12 @@ class Component:
 
     _torchon_config: dict[str, Any]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not hasattr(init, "_torchon_init"):
+            cls.__init__ = _noting_construction(cls, init)  # type: ignore[method-assign]
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         base_new = super().__new__
         self = base_new(cls) if base_new is object.__new__ else base_new(cls, *args, **kwargs)
@@ -111,7 +120,7 @@ class Component:
         return dump_yaml(self)
 
     @classmethod
-    def load_from_path(cls: type[C], path: str, *, trust: bool = False) -> C:
+    def load_from_path(cls: type[C], path: str, *, trust: bool = False, allow: Sequence[str] = ()) -> C:
         """Load a saved bundle (a folder or any storage URI), or the newest bundle a run saved under its output
         folder, as an object of this class: the top object if it is one, else the one object of this class in it.
 
@@ -127,7 +136,7 @@ class Component:
                     f"{path} is a run's output but holds no bundle (saved with torchon.save)"
                 )
             path = str(bundles[-1].parent)
-        top = load(path, trust=trust)
+        top = load(path, trust=trust, allow=allow)
         found: list[Any] = []
         _find_instances(top, cls, found, set())
         if len(found) != 1:
@@ -141,12 +150,16 @@ class Component:
     # -- state -----------------------------------------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
-        """What a bundle saves beyond the config.
+        """What a bundle saves beyond the config: what changed after ``__init__`` returned.
 
-        By default: public attributes, less those named like a constructor parameter (the config rebuilds those).
+        Loading calls ``__init__`` again with the saved arguments, so what it set up from them comes back by
+        itself. By default the state is the public attributes that were added or re-assigned after construction,
+        or changed in place since (as :mod:`torchon.construction` can tell), less those named like a constructor
+        parameter.
         """
         params = init_signature(type(self)).parameters
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in params}
+        public = {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in params}
+        return changed(public, self.__dict__.get("_torchon_built"))
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`get_state` returned."""
@@ -171,6 +184,19 @@ class Component:
 
     def teardown(self) -> None:
         """Release what :meth:`setup` acquired. Called once after the work, even when it failed."""
+
+
+def _noting_construction(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+    """``cls.__init__`` that, when it is the outermost ``__init__`` of the object, records what it left."""
+
+    @functools.wraps(init)
+    def __init__(self: Component, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if type(self).__init__ is __init__:  # not a super().__init__() call from a subclass's __init__
+            object.__setattr__(self, "_torchon_built", snapshot(self))
+
+    __init__._torchon_init = True  # type: ignore[attr-defined]
+    return __init__
 
 
 def _find_instances(obj: Any, cls: type, found: list[Any], seen: set[int]) -> None:

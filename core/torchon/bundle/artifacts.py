@@ -191,10 +191,9 @@ def artifact(value: Any) -> Artifact:
 
 
 def _copy(src: Path, dest: Path) -> None:
+    """Copy a file into the bundle; the save fsyncs it with the others before the manifest."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
-    with open(dest, "rb") as f:
-        os.fsync(f.fileno())
 
 
 def carry_into(found: Iterable[tuple[Artifact, Any]], staging: Path, records: dict[str, FileRecord]) -> None:

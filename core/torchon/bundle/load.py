@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,54 @@ def _savers_for(node: dict[str, Any], cls: type, trust: bool, where: str) -> lis
     return refs
 
 
-def _node_class(node: dict[str, Any], where: str) -> type:
+def _saved_from(record: dict[str, Any]) -> str:
+    """``/path/ext (git commit abc123, with uncommitted changes)``: where a local extension was saved from."""
+    commit = record.get("commit")
+    if not isinstance(commit, str):
+        return str(record["path"])
+    dirty = ", with uncommitted changes" if record.get("dirty") else ""
+    return f"{record['path']} (git commit {commit[:12]}{dirty})"
+
+
+def _import_local_extensions(
+    manifest: dict[str, Any], trust: bool, allow: frozenset[str], where: str
+) -> None:
+    """Import the local-path extensions the caller vouches for from where the bundle was saved, if not installed."""
+    import importlib.util
+
+    from torchon.extensions import ExtensionError
+    from torchon.extensions.local import put_on_path
+
+    for name, record in manifest.get("extensions", {}).items():
+        if not (trust or name in allow) or not name.isidentifier() or importlib.util.find_spec(name):
+            continue
+        path = Path(record["path"])
+        if not path.exists():
+            raise BundleError(
+                f"{where}: extension module {name!r} is not installed here, and the path the bundle was saved "
+                f"from, {_saved_from(record)}, does not exist on this machine; install the package that provides "
+                f"{name!r} (check out that commit and pip install it)"
+            )
+        try:
+            put_on_path(name, str(path), path, str(path))
+        except ExtensionError as exc:
+            raise BundleError(f"{where}: {exc.what}; {exc.fix}") from exc
+
+
+def _node_class(node: dict[str, Any], where: str, extensions: dict[str, Any]) -> type:
     try:
         cls = import_target(node["class"])
     except TargetImportError:
+        module = node["class"].partition(":")[0].split(".")[0]
+        record = extensions.get(module)
+        if record is not None:
+            source = "pip install it from that commit" if record.get("commit") else "pip install that folder"
+            raise BundleError(
+                f"{where}: {node_label(node)} is an object of {node['class']}, which is not importable here: module "
+                f"{module!r} was a local extension where the bundle was saved, from {_saved_from(record)}. Install "
+                f"the package that provides it ({source}); or, if you trust that code and the path exists here, "
+                f"load with allow=[{module!r}] (torchon serve --allow {module}) or trust=True to import it from there"
+            ) from None
         dist = node.get("distribution")
         need = f"{dist}=={node['version']}" if dist else "the package that provides it"
         raise BundleError(
@@ -200,28 +245,39 @@ def _restore(
     obj.set_state(state)
 
 
-def load(uri: str | os.PathLike[str], *, trust: bool = False, path: str | None = None) -> Any:
+def load(
+    uri: str | os.PathLike[str],
+    *,
+    trust: bool = False,
+    path: str | None = None,
+    allow: Iterable[str] = (),
+) -> Any:
     """Load the bundle at ``uri``: its top object, or with ``path`` (``"model.encoder"``) just that part.
 
-    ``trust=True`` allows ``code`` savers (pickle, joblib) and importing extensions from the local paths the
-    bundle names; give it only for bundles from people you trust.
+    By default a bundle's config builds only registered components, namespace classes and ``torchon.Component``
+    subclasses of installed extensions, and runs no code saver. ``allow`` names top-level modules whose code the
+    caller trusts: plain (non-Component) classes of those modules may be built, and such a module that is not
+    installed is imported from the local path the bundle was saved from. ``trust=True`` trusts everything,
+    ``code`` savers (pickle, joblib) included; give it only for bundles from people you trust.
     """
     uri = os.fspath(uri)
     where = uri
+    allowed = frozenset([allow] if isinstance(allow, str) else allow)
     with tempfile.TemporaryDirectory(prefix="torchon-load-") as scratch:
         folder = local_bundle(uri, Path(scratch))
         manifest = read_manifest(folder, where)
         verify(folder, manifest, where)
         _check_requirements(manifest, where)
         files = manifest["files"]
+        _import_local_extensions(manifest, trust, allowed, where)
         plans = []
         for node in manifest["nodes"]:
-            cls = _node_class(node, where)
+            cls = _node_class(node, where, manifest.get("extensions", {}))
             _check_version(node, cls, where)
             plans.append((node, cls, _savers_for(node, cls, trust, where)))
         config_text = ReadFolder(folder, "", files, where=where).read_text("config.yaml")
         try:
-            config = load_config(f"{where}/config.yaml", text=config_text, untrusted=not trust)
+            config = load_config(f"{where}/config.yaml", text=config_text, untrusted=not trust, allow=allowed)
         except ConfigError as exc:
             raise BundleError(exc.format()) from exc
         from torchon.config.build import Builder

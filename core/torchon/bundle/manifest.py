@@ -9,7 +9,11 @@ Format (``format_version`` 1)::
                 "savers": [{"name": "json", "safety": "data", "protocol": 1, "distribution": "torchon",
                             "version": "0.1.0"}]}],
      "files": {"config.yaml": {"size": 120, "blake3": "..."}, ...},
-     "requirements": {"torchon": "0.1.0", "pkg": "1.0"}}
+     "requirements": {"torchon": "0.1.0", "pkg": "1.0"},
+     "extensions": {"my_ext": {"kind": "local", "path": "/abs/my_ext", "commit": "<40 hex>", "dirty": false}}}
+
+``extensions`` (optional) describes the modules the bundle names that were not installed when it was saved: where
+they were imported from, and the git commit of that folder when it lay in a work tree.
 
 ``path`` is the object's place in ``config.yaml`` ("" for the top); ``attribute`` is set for objects a component
 made itself (its weights module), restored in place into the rebuilt component.
@@ -68,6 +72,13 @@ def read_manifest(folder: Path, where: str) -> dict[str, Any]:
             where,
             f"file entry {name!r} needs size and {DIGEST}",
         )
+    extensions = manifest.get("extensions", {})
+    _require(
+        isinstance(extensions, dict)
+        and all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in extensions.values()),
+        where,
+        "extensions must map module names to objects with a path",
+    )
     nodes = manifest.get("nodes")
     _require(isinstance(nodes, list), where, "nodes must be a list")
     for node in nodes:

@@ -49,8 +49,23 @@ def _needs_declaring(tag: str) -> str | None:
     return parts[0]
 
 
-def _header(tags: set[str]) -> dict[str, str]:
-    """Extension specs for the modules the config names: an installed distribution pinned, else its folder."""
+def _local_source(module_name: str, location: Path) -> dict[str, Any]:
+    """Where a module that is not installed comes from: its path, and the git commit as the run's lock has it."""
+    from torchon.env import get_env
+    from torchon.extensions.local import git_source
+
+    resolved = get_env().resolved.get(module_name, {})
+    source = {k: resolved[k] for k in ("commit", "dirty") if k in resolved}
+    if resolved.get("path") != str(location) or not source:
+        source = git_source(location)
+    return {"kind": "local", "path": str(location), **source}
+
+
+def _header(tags: set[str], extensions: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Extension specs for the modules the config names: an installed distribution pinned, else its folder.
+
+    Modules that are not installed are also described in ``extensions`` (for the manifest): path and commit.
+    """
     header: dict[str, str] = {}
     for module_name in sorted({m for m in map(_needs_declaring, tags) if m}):
         if module_name == "__main__":
@@ -67,7 +82,9 @@ def _header(tags: set[str]) -> dict[str, str]:
         if file is None:
             raise SaveError(f"module {module_name!r} is neither installed nor a file; it cannot be declared")
         location = Path(file).resolve()
-        header[module_name] = str(location.parent if location.name == "__init__.py" else location)
+        location = location.parent if location.name == "__init__.py" else location
+        header[module_name] = str(location)
+        extensions[module_name] = _local_source(module_name, location)
     return header
 
 
@@ -97,6 +114,7 @@ class _Writer:
         self.files: dict[str, FileRecord] = {}
         self.nodes: list[dict[str, Any]] = []
         self.requirements: dict[str, str] = {"torchon": __version__}
+        self.extensions: dict[str, dict[str, Any]] = {}  # modules the bundle names that are not installed
         self._in_place = in_place_types()
         self._typed: list[tuple[str, Any, SaverRef]] = []  # (path, object, type saver) already written
 
@@ -178,6 +196,8 @@ class _Writer:
             "files": dict(sorted(self.files.items())),
             "requirements": dict(sorted(self.requirements.items())),
         }
+        if self.extensions:
+            manifest["extensions"] = dict(sorted(self.extensions.items()))
         # Everything the manifest lists is on disk before the manifest is: a bundle with a manifest is whole. (The
         # staging folder itself, holding the manifest's entry, is fsynced when it is published.)
         written = [p for p in self.staging.rglob("*") if p.is_file()]
@@ -230,7 +250,8 @@ def _write_bundle(obj: Any, staging: Path, requirements: Iterable[str] = ()) -> 
         except (OSError, ValueError) as exc:
             raise SaveError(str(exc)) from exc
         writer.requirements.update(artifacts.requirements())
-    writer.write_file("config.yaml", emit_yaml(dumped.tree, _header(dumped.tags)).encode("utf-8"))
+    header = _header(dumped.tags, writer.extensions)
+    writer.write_file("config.yaml", emit_yaml(dumped.tree, header).encode("utf-8"))
     for path, node_obj in reversed(dumped.nodes):  # enclosing objects first, so nothing is saved twice
         writer.write_node(path, node_obj)
     writer.write_manifest()
@@ -252,10 +273,10 @@ def save(obj: Any, uri: str | os.PathLike[str], *, requirements: Iterable[str] =
         staging = staging_dir(dest)
         try:
             _write_bundle(obj, staging, requirements)
-            publish(staging, dest)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            publish(staging, dest)  # after an exchange, a background thread deletes the old bundle
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return uri
     backend = storage_for(uri)
     with tempfile.TemporaryDirectory(prefix="torchon-bundle-") as tmp:

@@ -65,9 +65,14 @@ class JsonSaver(Saver):
         bad = {k: type(v).__qualname__ for k, v in state.items() if not is_plain(v)}
         if bad:
             listing = ", ".join(f"{k} ({t})" for k, t in sorted(bad.items()))
+            one = len(bad) == 1
             raise TypeError(
-                f"{type(obj).__qualname__}: state {listing} is not plain data; give the component a saver for it "
-                "(its `savers` class attribute), or list 'joblib' there (a code saver: loading needs trust=True)"
+                f"{type(obj).__qualname__}: attribute{'' if one else 's'} {listing} "
+                f"{'was' if one else 'were'} set or changed after __init__ returned and "
+                f"{'is' if one else 'are'} not plain data, so rebuilding the object from its config would not "
+                "bring it back. Fix: set it up in __init__ from the constructor's arguments (it is then rebuilt on "
+                "load), give the class a saver for it (its `savers` class attribute), or list 'joblib' there (a "
+                "code saver: loading needs trust=True)"
             )
         text = json.dumps(_encode(state), indent=1, sort_keys=True, allow_nan=False)
         folder.write_text("state.json", text)

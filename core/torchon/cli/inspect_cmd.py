@@ -64,6 +64,13 @@ def describe_bundle(manifest: dict[str, Any], uri: str) -> list[str]:
         have = _installed(dist)
         state = "ok" if have == wanted else ("NOT INSTALLED" if have is None else f"installed {have}")
         lines.append(f"  {dist}=={wanted}  ({state})")
+    extensions = manifest.get("extensions", {})
+    if extensions:
+        lines.append("saved from local extensions (not installed where it was saved):")
+        for name, record in extensions.items():
+            commit = record.get("commit")
+            source = f"git commit {commit}{' + uncommitted changes' if record.get('dirty') else ''}"
+            lines.append(f"  {name}: {record['path']}  ({source if commit else 'not in a git work tree'})")
     return lines
 
 

@@ -7,6 +7,7 @@ Every problem is a :class:`ConfigError` carrying ``FILE:LINE:COL`` and a fix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ def load_config(
     manager: PluginManager | None = None,
     install: bool = False,
     untrusted: bool = False,
+    allow: Iterable[str] = (),
     locked: Lock | None = None,
 ) -> Config:
     """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors).
@@ -90,6 +92,8 @@ def load_config(
     """
     from torchon.config.resolve import Resolver
     from torchon.config.validate import validate
+
+    allow = frozenset(allow)
     from torchon.config.yaml_loader import parse_documents
     from torchon.plugins import get_manager
 
@@ -124,8 +128,10 @@ def load_config(
             _read_header(config, header, base_dir)
         if locked is not None:  # --locked: install exactly what the lock records
             config.extensions = locked.pin(config.extensions, filename)
-        _resolve_extensions(config, manager, install or config.install, untrusted)
-        Resolver(manager, [e.name for e in config.extensions], components_only=untrusted).resolve(root)
+        _resolve_extensions(config, manager, install or config.install, untrusted, allow)
+        Resolver(
+            manager, [e.name for e in config.extensions], components_only=untrusted, allow=allow
+        ).resolve(root)
         if root.kind == "value":
             raise ConfigError(
                 f"the config's top level must be a tagged object, not the value tag {root.label}",
@@ -267,7 +273,9 @@ def _read_resources(config: Config, resources: Any, mark: Mark, base_dir: Path) 
         config.resources[str(name)] = str(local)
 
 
-def _resolve_extensions(config: Config, manager: PluginManager, install: bool, untrusted: bool) -> None:
+def _resolve_extensions(
+    config: Config, manager: PluginManager, install: bool, untrusted: bool, allow: frozenset[str]
+) -> None:
     import importlib.util
 
     from torchon.extensions import ExtensionError, ResolvedExtension
@@ -276,15 +284,17 @@ def _resolve_extensions(config: Config, manager: PluginManager, install: bool, u
     for ext in config.extensions:
         if untrusted and ext.kind == "local":
             spec = importlib.util.find_spec(ext.name) if ext.name.isidentifier() else None
-            if spec is None:
+            if spec is not None:
+                config.resolved.append(ResolvedExtension(ext.name, "local", ext.spec, path=spec.origin))
+                continue
+            if ext.name not in allow:
                 raise ConfigError(
                     f"extension {ext.name!r} is not importable here, and code from the path this config names "
-                    f"({ext.target}) is not imported unless trusted",
+                    f"({ext.target}) is not imported unless the caller allows it",
                     ext.mark,
-                    fix=f"install the package that provides {ext.name!r}, or pass trust=True if you trust this source",
+                    fix=f"install the package that provides {ext.name!r}; or, if you trust that code, load with "
+                    f"allow=[{ext.name!r}] (torchon serve --allow {ext.name}) to import it from that path",
                 )
-            config.resolved.append(ResolvedExtension(ext.name, "local", ext.spec, path=spec.origin))
-            continue
         entry = manager.resolvers.get(ext.kind)
         if entry is None:
             raise ConfigError(

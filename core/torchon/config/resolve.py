@@ -62,11 +62,17 @@ class Resolver:
     """Resolves the tags and links of one config tree in place."""
 
     def __init__(
-        self, manager: PluginManager, extensions: Iterable[str] = (), *, components_only: bool = False
+        self,
+        manager: PluginManager,
+        extensions: Iterable[str] = (),
+        *,
+        components_only: bool = False,
+        allow: Iterable[str] = (),
     ) -> None:
         self.manager = manager
         self.extensions = set(extensions)
-        self.components_only = components_only  # untrusted configs: extension classes must be components
+        self.components_only = components_only  # untrusted configs: extension classes must be components...
+        self.allow = frozenset(allow)  # ...unless their module is one the caller allows
         self.links: list[tuple[LinkNode, list[tuple[Any, Any]], frozenset[int]]] = []
         self._resolved: dict[str, tuple[Any, str, str]] = {}
 
@@ -243,12 +249,14 @@ class Resolver:
                 fix="configs may only name classes an extension defines; subclass it in the extension, or use a "
                 "namespace a plugin registers",
             )
-        if self.components_only and not issubclass(obj, Component):
+        if self.components_only and not issubclass(obj, Component) and ext not in self.allow:
             raise ConfigError(
-                f"!{node.tag} is not a torchon component; an untrusted config (a bundle's) may only build "
-                "components from extensions",
+                f"!{node.tag} is a plain class, not a torchon.Component; a bundle's config builds plain classes "
+                "only from modules the caller allows",
                 node.mark,
-                fix="make the class a torchon.Component, or load with trust=True if you trust the source",
+                fix=f"if you trust the code of module {ext!r}, load with torchon.load(uri, allow=[{ext!r}]) "
+                f"(torchon serve URI --allow {ext}); or make the class a torchon.Component; or trust=True to "
+                "trust everything the bundle names",
             )
         self._finish_class(node, obj, rest, f"!{module_name}.{rest[0]}")
 

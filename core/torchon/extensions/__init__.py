@@ -79,7 +79,8 @@ class ExtensionSpec:
 class ResolvedExtension:
     """What a spec resolved to, as recorded in the run's lock.
 
-    ``path``: where a local (or plain-package git) extension is imported from; ``commit``: the git commit;
+    ``path``: where a local (or plain-package git) extension is imported from; ``commit``: the git commit
+    (of a local path too, when it lies in a git work tree; ``dirty`` then says whether it had uncommitted changes);
     ``version`` / ``distribution``: the installed distribution providing the module, when there is one;
     ``url`` / ``ref`` / ``subdirectory``: a git spec taken apart.
     """
@@ -94,6 +95,7 @@ class ResolvedExtension:
     url: str | None = None
     ref: str | None = None
     subdirectory: str | None = None
+    dirty: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

@@ -90,7 +90,7 @@ class GitResolver(ExtensionResolver):
                 f"extension {ext.name!r}: {where} has no folder {spec.subdirectory!r}",
                 fix="check the folder's path inside the repository at that ref",
             )
-        record = {
+        record: dict[str, Any] = {
             "url": spec.url,
             "ref": spec.ref,
             "subdirectory": spec.subdirectory or None,

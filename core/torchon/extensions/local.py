@@ -7,11 +7,14 @@ with pip instead, so its dependencies and its entry points (a plugin it carries)
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from torchon.extensions import (
     ExtensionError,
@@ -24,7 +27,7 @@ from torchon.extensions import (
     module_names_in,
 )
 
-__all__ = ["LocalResolver", "put_on_path"]
+__all__ = ["LocalResolver", "git_source", "put_on_path"]
 
 
 def _already_imported_elsewhere(name: str, location: Path) -> str | None:
@@ -109,6 +112,33 @@ def put_on_path(name: str, spec: str, path: Path, what: str) -> None:
     import_extension(name)
 
 
+@functools.lru_cache(maxsize=64)
+def git_source(path: Path) -> dict[str, Any]:
+    """``{"commit": sha, "dirty": bool}`` for a file or folder inside a git work tree (``{}`` outside one).
+
+    Recorded in the lock and in bundles, so a bundle saved from a local path says which code it came from.
+    Cached per process: a run asks once per extension, not once per checkpoint.
+    """
+    folder, pathspec = (path, ".") if path.is_dir() else (path.parent, path.name)
+
+    def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    head = git("rev-parse", "--verify", "HEAD")
+    if head is None or head.returncode != 0:
+        return {}
+    status = git("status", "--porcelain", "--", pathspec)
+    source: dict[str, Any] = {"commit": head.stdout.strip()}
+    if status is not None and status.returncode == 0:
+        source["dirty"] = bool(status.stdout.strip())
+    return source
+
+
 class LocalResolver(ExtensionResolver):
     """A folder or file on this machine: put on the import path, or installed editable when allowed."""
 
@@ -122,7 +152,7 @@ class LocalResolver(ExtensionResolver):
         if self.install and path.is_dir() and has_project_file(path):
             return self._install_editable(ext, path)
         put_on_path(ext.name, ext.spec, path, repr(ext.target))
-        return ResolvedExtension(ext.name, "local", ext.spec, path=str(path))
+        return ResolvedExtension(ext.name, "local", ext.spec, path=str(path), **git_source(path))
 
     def _install_editable(self, ext: ExtensionSpec, path: Path) -> ResolvedExtension:
         from torchon.extensions.pip import installed_for_module, pip_install
@@ -138,5 +168,11 @@ class LocalResolver(ExtensionResolver):
             raise key_mismatch(ext.name, ext.spec, repr(ext.target), module_names_in(path))
         import_extension(ext.name)
         return ResolvedExtension(
-            ext.name, "local", ext.spec, path=str(path), version=current.version, distribution=current.name
+            ext.name,
+            "local",
+            ext.spec,
+            path=str(path),
+            version=current.version,
+            distribution=current.name,
+            **git_source(path),
         )

@@ -35,8 +35,9 @@ def test_exporting_and_serving_examples_run(tmp_path: Path) -> None:
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         TORCHON_CACHE_DIR=str(tmp_path / "cache"),
     )
-    exporting = run_page("exporting.md", tmp_path, env)
-    assert exporting[-1].splitlines() == ["[1.0, -0.75]", str(tmp_path / "bundles/text/artifacts/vocab.txt")]
+    exporting = [out.splitlines() for out in run_page("exporting.md", tmp_path, env)]
+    assert ["[1.0, -0.75]", str(tmp_path / "bundles/text/artifacts/vocab.txt")] in exporting
+    assert ["refused, suggesting allow: True", "{'a': True, 'b': False}"] in exporting
     serving = run_page("serving.md", tmp_path, env)
     assert serving[-1].splitlines()[-2:] == [
         "[1.0, -0.75]",

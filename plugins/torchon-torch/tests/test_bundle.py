@@ -169,3 +169,22 @@ def test_a_layer_inside_a_saved_module_loads_on_its_own(corpus, tmp_path: Path) 
     layer = torchon.load(tmp_path / "b", path="model[0]")
     assert isinstance(layer, nn.Linear)
     assert_same_tensors(layer.state_dict(), fit.model[0].state_dict())
+
+
+def test_state_is_what_changed_after_init_tensors_by_their_version(corpus) -> None:  # type: ignore[no-untyped-def]
+    fit = loads(FIT_YAML).build().root
+    assert set(fit.get_state()) == {"opt", "sched"}  # optimizers and schedulers (a state_dict()) always are
+    fit.best.fill_(0.5)  # in place: torch bumps the tensor's version
+    assert set(fit.get_state()) == {"opt", "sched", "best"}
+    fresh = loads(FIT_YAML).build().root
+    fresh.step()  # rebinds best and done
+    assert set(fresh.get_state()) == {"opt", "sched", "best", "done"}
+
+
+def test_a_module_made_in_init_keeps_its_trained_weights(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    wrapper = corpus.Wrapper(width=4)
+    with torch.no_grad():
+        wrapper.net.weight.fill_(0.25)
+    torchon.save(wrapper, tmp_path / "b")
+    loaded = torchon.load(tmp_path / "b")
+    assert torch.equal(loaded.net.weight, torch.full((4, 3), 0.25))

@@ -1,4 +1,5 @@
-"""A small client for ``torchon serve``: ``Client("http://127.0.0.1:8000", token=...).predict(inputs)``.
+"""A small client for ``torchon serve``: ``Client("http://127.0.0.1:8000", token=...).predict(inputs)``, or
+``.predict(text="...", top_k=3)`` for a ``predict`` that takes keywords.
 
 Standard library only (``http.client``), one kept-alive connection per client; use one client per thread.
 """
@@ -14,6 +15,8 @@ from urllib.parse import urlsplit
 from torchon_export.wire import MEDIA_TYPE, WIRE_VERSION, encode_request
 
 __all__ = ["Client", "ServeError"]
+
+_NO_INPUTS: Any = object()
 
 
 class ServeError(Exception):
@@ -42,8 +45,21 @@ class Client:
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
-    def predict(self, inputs: Any) -> Any:
-        """``predict(inputs)`` on the server; raises :class:`ServeError` when it refuses or fails."""
+    def predict(self, inputs: Any = _NO_INPUTS, /, **keywords: Any) -> Any:
+        """The served ``predict``'s outputs for ``inputs``, or for ``keywords`` sent as the JSON object of inputs.
+
+        ``client.predict(rows)`` sends ``{"inputs": rows}``; ``client.predict(text="a", top_k=3)`` sends
+        ``{"inputs": {"text": "a", "top_k": 3}}``, which the server passes as ``predict(text="a", top_k=3)`` to a
+        ``predict`` taking keywords; ``client.predict()`` sends ``{}``. Giving both is a ``TypeError``. Raises
+        :class:`ServeError` when the server refuses or fails.
+        """
+        if inputs is _NO_INPUTS:
+            inputs = keywords
+        elif keywords:
+            raise TypeError(
+                "Client.predict() takes the inputs or keywords, not both: "
+                f"got inputs and {', '.join(sorted(keywords))}"
+            )
         return self._request("POST", "/v1/predict", encode_request(inputs))["outputs"]
 
     def metadata(self) -> dict[str, Any]:

@@ -17,7 +17,8 @@ class ServeCommand(Command):
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.description = (
             "Load a bundle and serve its top object's predict() over HTTP: POST /v1/predict (JSON in, JSON out), "
-            "GET /v1/metadata, GET /health. Binds 127.0.0.1 unless --host says otherwise."
+            "GET /v1/metadata, GET /health. Binds 127.0.0.1 unless --host says otherwise. The request's inputs are "
+            "passed as predict(inputs), or as predict(**inputs) when predict takes keywords."
         )
         parser.add_argument("uri", metavar="URI", help="the bundle: a local folder, file://, s3://, ...")
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -36,6 +37,15 @@ class ServeCommand(Command):
         parser.add_argument(
             "--trust", action="store_true", help="allow code savers (pickle, joblib) in the bundle"
         )
+        parser.add_argument(
+            "--allow",
+            action="append",
+            metavar="MODULE",
+            help=(
+                "let the bundle build plain (non-Component) classes of MODULE, and import MODULE from the local "
+                "path the bundle recorded; repeatable; narrower than --trust"
+            ),
+        )
         parser.add_argument("--access-log", action="store_true", help="log every request")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -44,7 +54,7 @@ class ServeCommand(Command):
         from torchon_export.server import DEFAULT_MAX_BODY_BYTES, create_app, load_for_serving
 
         try:
-            loaded = load_for_serving(args.uri, trust=args.trust)
+            loaded = load_for_serving(args.uri, trust=args.trust, allow=args.allow or ())
         except (BundleError, BundleIntegrityError, StorageError, OSError, TypeError) as exc:
             print(f"torchon: error: {exc}", file=sys.stderr)
             return 1

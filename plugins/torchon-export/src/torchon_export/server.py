@@ -6,20 +6,25 @@ Routes: ``POST /v1/predict``, ``GET /v1/metadata`` (both behind the bearer token
 ``predict`` rejects (it raised ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError``: wrong shapes, wrong
 types), 500 anything else, with a request id and never a traceback (that goes to the server's log).
 
+How a request's ``inputs`` reach ``predict`` follows ``predict``'s signature (:func:`calling_convention`, chosen
+once when the app is made): ``predict(inputs)`` for one positional parameter, ``predict(**inputs)`` for keywords.
+
 This module imports FastAPI; only ``torchon serve`` (and code serving a model itself) imports it.
 """
 
 from __future__ import annotations
 
 import hmac
+import inspect
 import json
 import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -28,12 +33,115 @@ from starlette.exceptions import HTTPException
 
 from torchon_export import wire
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "LoadedBundle", "create_app", "load_for_serving"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "CallingConvention",
+    "LoadedBundle",
+    "calling_convention",
+    "create_app",
+    "load_for_serving",
+]
 
 logger = logging.getLogger("torchon.serve")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 _BAD_INPUT = (ValueError, TypeError, KeyError, IndexError)
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+@dataclass(frozen=True)
+class CallingConvention:
+    """How a request's decoded ``inputs`` are passed to ``predict``; see :func:`calling_convention`.
+
+    ``style``: ``"positional"`` (``predict(inputs)``), ``"keywords"`` (``predict(**inputs)``, inputs a JSON object)
+    or ``"none"`` (``predict()``, inputs null or ``{}``). ``parameters``: ``predict``'s named parameters,
+    ``required`` those without a default, ``any_keywords`` whether it also takes ``**kwargs``.
+    """
+
+    predict: Callable[..., Any]
+    style: Literal["positional", "keywords", "none"]
+    parameters: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    any_keywords: bool = False
+
+    def arguments(self, inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The ``(args, kwargs)`` of ``predict`` for ``inputs``; a 422 :class:`wire.WireError` when they cannot be."""
+        if self.style == "positional":
+            return (inputs,), {}
+        if self.style == "none":
+            if inputs is None or inputs == {}:
+                return (), {}
+            raise wire.WireError(422, "bad_input", 'predict() takes no inputs: send "inputs": null (or {})')
+        if not isinstance(inputs, dict):
+            names = ", ".join([*self.parameters, *(["**kwargs"] if self.any_keywords else [])])
+            raise wire.WireError(
+                422,
+                "bad_input",
+                f"predict() takes keywords ({names}), not a JSON {_json_kind(inputs)}: "
+                f'send "inputs" as a JSON object of them, e.g. {{"inputs": {{{self._example()}}}}}',
+            )
+        return (), inputs
+
+    def __call__(self, inputs: Any) -> Any:
+        """``predict`` called with ``inputs`` as this convention passes them."""
+        args, kwargs = self.arguments(inputs)
+        return self.predict(*args, **kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/metadata`` says under ``"inputs"``."""
+        return {
+            "style": self.style,
+            "parameters": list(self.parameters),
+            "required": list(self.required),
+            "any_keywords": self.any_keywords,
+        }
+
+    def _example(self) -> str:
+        names = self.required or self.parameters[:1] or ("name",)
+        return ", ".join(f'"{name}": ...' for name in names)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
+    return kinds.get(type(value), type(value).__name__)
+
+
+def calling_convention(predict: Callable[..., Any]) -> CallingConvention:
+    """How ``torchon serve`` calls ``predict`` (a bound method or any callable), read from its signature.
+
+    - exactly one parameter that can be passed positionally, and no other required one (``*args``/``**kwargs``
+      beside it are fine): ``predict(inputs)``, inputs as they came (Verta's ``def predict(self, data)``);
+    - no parameters at all: ``predict()``, inputs ``null`` or ``{}``;
+    - only ``*args`` (with or without ``**kwargs``), or a signature that cannot be read: ``predict(inputs)``;
+    - anything else (keyword-only parameters, ``**kwargs``, several named parameters): ``predict(**inputs)``,
+      inputs a JSON object (Flambé's ``def predict(self, **kwargs)``).
+    """
+    try:
+        params = list(inspect.signature(predict).parameters.values())
+    except (TypeError, ValueError):  # a builtin or an odd callable: call it as before
+        return CallingConvention(predict, "positional")
+    named = [p for p in params if p.kind not in _VARIADIC]
+    names = tuple(p.name for p in named)
+    required = tuple(p.name for p in named if p.default is inspect.Parameter.empty)
+    any_keywords = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    positional = [p for p in named if p.kind in _POSITIONAL]
+    if not params:
+        return CallingConvention(predict, "none")
+    if len(positional) == 1 and set(required) <= {positional[0].name}:
+        return CallingConvention(predict, "positional", names, required, any_keywords)
+    if not named and any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return CallingConvention(predict, "positional", (), (), any_keywords)
+    return CallingConvention(predict, "keywords", names, required, any_keywords)
 
 
 class LoadedBundle:
@@ -66,10 +174,12 @@ class LoadedBundle:
             self._scratch = None
 
 
-def load_for_serving(uri: str, *, trust: bool = False) -> LoadedBundle:
+def load_for_serving(uri: str, *, trust: bool = False, allow: Sequence[str] = ()) -> LoadedBundle:
     """Load the bundle at ``uri`` once (downloading it if remote) and check that its top object can ``predict``.
 
-    A remote bundle's local copy is kept until :meth:`LoadedBundle.close`: its artifacts are read from there.
+    ``trust`` and ``allow`` (top-level modules whose plain, non-Component classes the bundle may build) are
+    :func:`torchon.load`'s. A remote bundle's local copy is kept until :meth:`LoadedBundle.close`: its artifacts
+    are read from there.
     """
     import torchon
     from torchon.bundle.load import local_bundle
@@ -82,7 +192,7 @@ def load_for_serving(uri: str, *, trust: bool = False) -> LoadedBundle:
         folder = local_bundle(uri, scratch or Path())
         manifest = read_manifest(folder, uri)
         try:
-            model = torchon.load(folder if remote else uri, trust=trust)
+            model = torchon.load(folder if remote else uri, trust=trust, allow=allow)
         except Exception as exc:
             if remote:  # name the bundle, not the folder it was downloaded to
                 raise type(exc)(str(exc).replace(str(folder), uri)) from exc
@@ -97,15 +207,21 @@ def load_for_serving(uri: str, *, trust: bool = False) -> LoadedBundle:
 
 
 def create_app(
-    predict: Callable[[Any], Any],
+    predict: Callable[..., Any],
     *,
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     metadata: dict[str, Any] | None = None,
 ) -> Any:
-    """A FastAPI app serving ``predict`` (a bundle's ``model.predict``)."""
+    """A FastAPI app serving ``predict`` (a bundle's ``model.predict``), called as :func:`calling_convention` says."""
     expected = f"Bearer {token}".encode() if token else None
-    info = {"version": wire.WIRE_VERSION, **(metadata or {}), "limits": {"max_body_bytes": max_body_bytes}}
+    convention = calling_convention(predict)
+    info = {
+        "version": wire.WIRE_VERSION,
+        **(metadata or {}),
+        "inputs": convention.describe(),
+        "limits": {"max_body_bytes": max_body_bytes},
+    }
     info_body = json.dumps(info, default=wire.jsonable).encode()
 
     def error(status: int, code: str, message: str) -> Response:
@@ -151,11 +267,11 @@ def create_app(
         if content_type != wire.MEDIA_TYPE:
             return error(415, "unsupported_media_type", "send the request as Content-Type: application/json")
         try:
-            inputs = wire.decode_request(await read_body(request))
+            args, kwargs = convention.arguments(wire.decode_request(await read_body(request)))
         except wire.WireError as exc:
             return error(exc.status, exc.code, exc.message)
         try:
-            outputs = await run_in_threadpool(predict, inputs)
+            outputs = await run_in_threadpool(lambda: predict(*args, **kwargs))
         except _BAD_INPUT as exc:
             return error(
                 422, "bad_input", f"predict() rejected the inputs: {type(exc).__name__}: {exc}"[:2000]

@@ -4,6 +4,9 @@ Request body of ``POST /v1/predict`` (``Content-Type: application/json``)::
 
     {"version": 1, "inputs": <any JSON: what the model's predict() takes>}     # "version" may be left out
 
+``inputs`` is passed as ``predict(inputs)``, or as ``predict(**inputs)`` (then it must be an object) when
+``predict`` takes keywords: ``server.calling_convention`` reads which from ``predict``'s signature.
+
 Responses::
 
     200 {"version": 1, "outputs": <predict()'s result as JSON; numpy arrays become lists>}

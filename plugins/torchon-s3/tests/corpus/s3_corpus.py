@@ -17,6 +17,10 @@ class Weights(torchon.Component):
         self.seed = seed
         self.values = np.random.default_rng(seed).random(size, dtype=np.float32)
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        # As if learned: saved although __init__ could draw it again, so there are bytes to upload.
+        return {"values": self.values}
+
 
 class Holder(torchon.Component):
     def __init__(self, weights: Weights, name: str = "holder") -> None:

@@ -23,6 +23,13 @@ class TinyNet(torchon.Component, nn.Module):
         return self.head(self.body(x))
 
 
+class Wrapper(torchon.Component):
+    """Not a module: makes one in __init__, as a user's model wrapper would; trained in place afterwards."""
+
+    def __init__(self, width: int = 2) -> None:
+        self.net = nn.Linear(3, width)
+
+
 class Fit(torchon.Runnable):
     """Trains ``model`` a step at a time on data fixed by the step number, so two runs can be compared bit for bit."""
 
