@@ -113,3 +113,23 @@ def test_a_trained_array_round_trips(classes: Any, tmp_path: Path) -> None:
     loaded = torchon.load(tmp_path / "b")
     assert loaded.table.tolist() == [0.0, 1.0, 2.0, 3.0]
     assert loaded.frozen.tolist() == [0, 1, 2, 3]
+
+
+def test_a_float_replaced_many_times_is_state_whatever_addresses_it_gets(classes: Any) -> None:
+    """Floats are recycled by CPython's allocator: a new value can land at the address of the one __init__ set."""
+    for _ in range(20):
+        schedule = classes.Schedule(0.5)
+        for _ in range(30):
+            schedule.current = schedule.current * 0.9
+            assert schedule.get_state() == {"current": schedule.current}
+
+
+def test_a_replaced_array_is_not_kept_alive(classes: Any) -> None:
+    import gc
+    import weakref
+
+    pipeline = classes.Pipeline(size=1000)
+    original = weakref.ref(pipeline.table)
+    pipeline.table = np.ones(1000)
+    gc.collect()
+    assert original() is None and set(pipeline.get_state()) == {"table"}

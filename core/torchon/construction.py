@@ -5,8 +5,9 @@ Loading a bundle rebuilds each component by calling ``__init__`` with the argume
 object, an open session) comes back by itself and needs no saving. What changed *after* construction does: an
 attribute added or re-assigned later, or one ``__init__`` set and something changed in place since.
 
-When the outermost ``__init__`` of a component returns, :func:`snapshot` records, per attribute, its identity and
-a cheap fingerprint of its content where one can be taken:
+When the outermost ``__init__`` of a component returns, :func:`snapshot` records, per attribute, a reference to the
+value (weak where the type allows, so a replaced array is not kept alive) and a cheap fingerprint of its content
+where one can be taken:
 
 * numbers, strings, bytes, ``None``: identity alone (they cannot change in place);
 * lists, tuples, dicts, sets: their content (a shallow copy when it is all numbers and strings), recursively;
@@ -26,7 +27,8 @@ only be an array or a tensor if its library is already imported.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["ALWAYS", "changed", "fingerprint", "snapshot"]
@@ -38,13 +40,28 @@ _SCALAR_TYPES = frozenset(_SCALARS)
 _MAX_DEPTH = 6
 
 
+class _Same:
+    """Equal only to a ``_Same`` of the very same object, which it keeps alive (so its ``id`` is never reused)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
 def _array(value: Any) -> Any:
     import xxhash
 
     if not value.flags.writeable:
         return ("ro", value.shape)
     if value.dtype.hasobject:
-        return ("objects", value.shape, tuple(id(v) for v in value.flat))
+        return ("objects", value.shape, tuple(_Same(v) for v in value.flat))
     data = value if value.flags.c_contiguous else value.copy(order="C")
     return ("np", value.shape, value.dtype.str, xxhash.xxh3_128_intdigest(memoryview(data).cast("B")))
 
@@ -55,15 +72,15 @@ def fingerprint(value: Any, depth: int = 0) -> Any:
         return _IDENTITY
     cls = type(value)
     if depth >= _MAX_DEPTH:
-        return ("deep", id(value))
+        return _Same(value)
     if cls in (list, tuple):
         if set(map(type, value)) <= _SCALAR_TYPES:
             return (cls.__name__, tuple(value))  # a shallow copy: compared exactly
-        return (cls.__name__, tuple((id(v), fingerprint(v, depth + 1)) for v in value))
+        return (cls.__name__, tuple((_Same(v), fingerprint(v, depth + 1)) for v in value))
     if cls is dict:
         if set(map(type, value.values())) <= _SCALAR_TYPES:
             return ("dict", tuple(value.items()))
-        return ("dict", tuple((k, id(v), fingerprint(v, depth + 1)) for k, v in value.items()))
+        return ("dict", tuple((k, _Same(v), fingerprint(v, depth + 1)) for k, v in value.items()))
     if cls in (set, frozenset):
         return ("set", frozenset(value))
     numpy = sys.modules.get("numpy")
@@ -76,22 +93,36 @@ def fingerprint(value: Any, depth: int = 0) -> Any:
         return ALWAYS
     attributes = getattr(value, "__dict__", None)
     if isinstance(attributes, dict):
-        return ("attributes", tuple((k, id(v)) for k, v in attributes.items()))
+        return ("attributes", tuple((k, _Same(v)) for k, v in attributes.items()))
     return _IDENTITY
 
 
-def snapshot(obj: Any) -> dict[str, tuple[int, Any]]:
-    """``{attribute: (identity, fingerprint)}`` of what ``obj`` holds now (its public attributes)."""
-    return {k: (id(v), fingerprint(v)) for k, v in vars(obj).items() if not k.startswith("_")}
+def _reference(value: Any) -> Callable[[], Any]:
+    """What tells later whether an attribute still holds ``value``: a weak reference where the type allows one,
+    else a strong one (scalars, lists, dicts: small, or made by ``__init__`` once). Either way an ``id`` that
+    ``value`` had is never mistaken for a new object's."""
+    if not isinstance(value, _SCALARS):
+        try:
+            return weakref.ref(value)
+        except TypeError:
+            pass
+    return lambda: value
 
 
-def changed(attributes: Mapping[str, Any], built: Mapping[str, tuple[int, Any]] | None) -> dict[str, Any]:
+def snapshot(obj: Any) -> dict[str, tuple[Callable[[], Any], Any]]:
+    """``{attribute: (reference, fingerprint)}`` of what ``obj`` holds now (its public attributes)."""
+    return {k: (_reference(v), fingerprint(v)) for k, v in vars(obj).items() if not k.startswith("_")}
+
+
+def changed(
+    attributes: Mapping[str, Any], built: Mapping[str, tuple[Callable[[], Any], Any]] | None
+) -> dict[str, Any]:
     """The attributes that are not as construction left them (all of them when there is no snapshot)."""
     if built is None:
         return dict(attributes)
     out = {}
     for name, value in attributes.items():
         mark = built.get(name)
-        if mark is None or mark[0] != id(value) or mark[1] is ALWAYS or fingerprint(value) != mark[1]:
+        if mark is None or mark[0]() is not value or mark[1] is ALWAYS or fingerprint(value) != mark[1]:
             out[name] = value
     return out

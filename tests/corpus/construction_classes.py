@@ -67,3 +67,8 @@ class Derived(Base):
     def __init__(self, n: int = 2, extra: str = "x") -> None:
         super().__init__(n)
         self.label = extra * 2  # set after the base's __init__, still construction
+
+
+class Schedule(torchon.Component):
+    def __init__(self, lr: float = 0.5) -> None:
+        self.current = lr * 1.0  # a float object of its own
