@@ -321,8 +321,8 @@ __all__ += ["CList", "CMap", "LinkNode", "TagNode", "Unbuilt"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Unbuilt":  # lazily: torchon.config.build imports the component module
-        from torchon.config.build import Unbuilt
+    if name == "Unbuilt":  # lazily: torchon.config.types imports the component module
+        from torchon.config.types import Unbuilt
 
         return Unbuilt
     raise AttributeError(f"module 'torchon.config' has no attribute {name!r}")

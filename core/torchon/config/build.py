@@ -14,29 +14,10 @@ from torchon.component import Component, Partial
 from torchon.config import provenance
 from torchon.config.errors import ConfigError
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
+from torchon.config.types import Unbuilt, type_hints
 from torchon.errors import ArgumentError
 
 __all__ = ["Builder", "Unbuilt"]
-
-
-class Unbuilt:
-    """What a parameter annotated ``Unbuilt`` receives: its config nodes as written, not built.
-
-    The receiver builds them itself, as often as it likes: a Search builds one variant of its trial per trial,
-    with its search-space tags replaced by chosen values. ``node`` is the value as parsed (a
-    :class:`~torchon.config.nodes.TagNode`, a mapping, a list, a link or a plain value), resolved and checked
-    like the rest of the config; ``config`` is the :class:`~torchon.config.Config` it belongs to (None when the
-    tree was built without one), for error messages and for loading the same config in another process.
-    """
-
-    __slots__ = ("config", "node")
-
-    def __init__(self, node: Any, config: Any = None) -> None:
-        self.node = node
-        self.config = config
-
-    def __repr__(self) -> str:
-        return f"Unbuilt({self.node!r})"
 
 
 def _unbuilt_parameters(target: Any) -> frozenset[str]:
@@ -48,14 +29,12 @@ def _unbuilt_parameters(target: Any) -> frozenset[str]:
     import types
     import typing
 
-    from torchon.config.validate import _type_hints
-
     def is_unbuilt(hint: Any) -> bool:
         if typing.get_origin(hint) in (typing.Union, types.UnionType):
             return any(is_unbuilt(a) for a in typing.get_args(hint))
         return hint is Unbuilt
 
-    names = frozenset(k for k, v in _type_hints(target).items() if k != "return" and is_unbuilt(v))
+    names = frozenset(k for k, v in type_hints(target).items() if k != "return" and is_unbuilt(v))
     try:
         _unbuilt_cache[target] = names
     except TypeError:

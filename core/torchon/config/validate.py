@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import os
 import types
 import typing
-from pathlib import PurePath
 from typing import Any, Literal, Union
 
 from torchon.component import Partial, init_signature
-from torchon.config.build import Unbuilt
 from torchon.config.errors import ConfigError, did_you_mean
-from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+from torchon.config.nodes import CList, CMap, TagNode
+from torchon.config.types import check_value, describe_type, type_hints
 
 __all__ = ["validate"]
 
 _P = inspect.Parameter
-_hints: dict[Any, dict[str, Any]] = {}
 _sigs: dict[Any, inspect.Signature | None] = {}
 
 
@@ -42,116 +39,6 @@ def _signature(target: Any) -> inspect.Signature | None:
     except TypeError:
         pass
     return sig
-
-
-def _type_hints(target: Any) -> dict[str, Any]:
-    try:
-        return _hints[target]
-    except (KeyError, TypeError):
-        pass
-    func = target.__init__ if isinstance(target, type) else target  # type: ignore[misc]
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # unresolvable forward references: use what is not a string
-        hints = {k: v for k, v in getattr(func, "__annotations__", {}).items() if not isinstance(v, str)}
-    try:
-        _hints[target] = hints
-    except TypeError:
-        pass
-    return hints
-
-
-def _describe(hint: Any) -> str:
-    """``Partial[Optim] | None`` rather than ``Optional[torchon.component.Partial[pkg.Optim]]``."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        return " | ".join(_describe(a) for a in args)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if hint is type(None):
-        return "None"
-    if origin is not None and args:
-        name = getattr(origin, "__name__", None) or str(origin).replace("typing.", "")
-        return f"{name}[{', '.join('...' if a is ... else _describe(a) for a in args)}]"
-    if isinstance(hint, type):
-        return hint.__name__
-    return str(hint).replace("typing.", "")
-
-
-def _produces(node: TagNode) -> type | None:
-    """The class a component node builds, when known before building."""
-    if isinstance(node.target, type):
-        return node.target
-    ret = _type_hints(node.target).get("return")
-    return ret if isinstance(ret, type) else None
-
-
-def _matches(value: Any, hint: Any) -> bool | None:
-    """Whether ``value`` (as parsed) fits ``hint``; None when that cannot be told before building."""
-    if hint is None or hint is Any or hint is _P.empty or isinstance(hint, (str, typing.TypeVar)):
-        return None
-    if isinstance(value, LinkNode):
-        return None
-    if hint is Unbuilt:  # the receiver builds it: anything the config language can write
-        return True
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        results = [_matches(value, a) for a in args]
-        if any(r is True for r in results):
-            return True
-        return None if any(r is None for r in results) else False
-    if origin is Literal:
-        return not isinstance(value, (TagNode, CMap, CList)) and value in args
-    if origin is typing.Annotated:
-        return _matches(value, args[0])
-    if isinstance(value, TagNode):
-        if value.kind != "component":
-            return None
-        if origin is Partial or hint is Partial or origin is collections.abc.Callable:
-            return True
-        produced = _produces(value)
-        expected = origin or hint
-        if produced is None or not isinstance(expected, type):
-            return None
-        try:
-            return issubclass(produced, expected)
-        except TypeError:
-            return None
-    if hint is type(None) or hint is None:
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is bool or hint is str:
-        return isinstance(value, hint)
-    if hint in (PurePath, os.PathLike) or (isinstance(hint, type) and issubclass(hint, PurePath)):
-        return isinstance(value, str)
-    if origin is Partial or origin is collections.abc.Callable:
-        return False
-    container = origin or hint
-    if container in (list, collections.abc.Sequence, collections.abc.MutableSequence, tuple, set, frozenset):
-        if not isinstance(value, list):
-            return False
-        item = (
-            args[0]
-            if args and container is not tuple
-            else (args[0] if len(args) == 2 and args[1] is ... else None)
-        )
-        if item is not None:
-            results = [_matches(v, item) for v in value]
-            if any(r is False for r in results):
-                return False
-        return True
-    if container in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
-        return isinstance(value, dict)
-    if isinstance(hint, type):
-        if isinstance(value, (CMap, CList)):
-            return issubclass(dict, hint) if isinstance(value, CMap) else issubclass(list, hint)
-        return isinstance(value, hint)
-    return None
 
 
 def _wants_partial(hint: Any) -> bool:
@@ -178,7 +65,7 @@ def _check_node(node: TagNode) -> None:
     if sig is None:
         return
     params = sig.parameters
-    hints = _type_hints(node.target)
+    hints = type_hints(node.target)
     var_kw = any(p.kind is _P.VAR_KEYWORD for p in params.values())
     var_pos = any(p.kind is _P.VAR_POSITIONAL for p in params.values())
     positional = [p for p in params.values() if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
@@ -231,14 +118,14 @@ def _check_node(node: TagNode) -> None:
         hint = hints.get(name)
         if isinstance(value, TagNode) and _wants_partial(hint):
             value.partial = True
-        if _matches(value, hint) is False:
+        if check_value(value, hint) is False:
             mark = node.arg_mark(name) if name in node.kwargs else node.arg_mark(list(bound).index(name))
             raise ConfigError(
-                f"argument {name!r} of {node.label} expects {_describe(hint)}, got {_show(value)}",
+                f"argument {name!r} of {node.label} expects {describe_type(hint)}, got {_show(value)}",
                 mark,
-                fix=f"use {_describe(hint)}"
+                fix=f"use {describe_type(hint)}"
                 if typing.get_origin(hint) is Literal
-                else f"give a value of type {_describe(hint)}",
+                else f"give a value of type {describe_type(hint)}",
                 path=node.path or None,
             )
 

@@ -173,7 +173,7 @@ def _check_hint(dim: Dimension, owner: TagNode | None, key: Any) -> None:
     """Each option (or the range's type) against the type hint of the argument the tag is written for."""
     if owner is None or owner.kind != "component":
         return
-    from torchon.config.validate import _describe, _matches, _type_hints
+    from torchon.config.types import check_value, describe_type, type_hints
 
     name = key
     if isinstance(key, int):
@@ -186,29 +186,29 @@ def _check_hint(dim: Dimension, owner: TagNode | None, key: Any) -> None:
         if key >= len(params):
             return
         name = params[key]
-    hint = _type_hints(owner.target).get(name)
+    hint = type_hints(owner.target).get(name)
     if hint is None:
         return
     if dim.finite:
         for i, option in enumerate(dim.options):
-            if _matches(option, hint) is False:
+            if check_value(option, hint) is False:
                 raise ConfigError(
                     f"option {i + 1} of !{dim.node.tag} for argument {name!r} of {owner.label} expects "
-                    f"{_describe(hint)}, got {option.label if isinstance(option, TagNode) else repr(option)}",
+                    f"{describe_type(hint)}, got {option.label if isinstance(option, TagNode) else repr(option)}",
                     dim.node.arg_mark(i),
-                    fix=f"give options of type {_describe(hint)}",
+                    fix=f"give options of type {describe_type(hint)}",
                     path=dim.node.path or None,
                 )
         return
     sample = int(dim.low) if dim.kind == "randint" else 0.5
-    if _matches(sample, hint) is False:
-        better = " (use !randint for integers)" if _matches(1, hint) else ""
+    if check_value(sample, hint) is False:
+        better = " (use !randint for integers)" if check_value(1, hint) else ""
         raise ConfigError(
             f"!{dim.node.tag} gives {'integers' if dim.kind == 'randint' else 'floats'}, but argument {name!r} "
-            f"of {owner.label} expects {_describe(hint)}{better}",
+            f"of {owner.label} expects {describe_type(hint)}{better}",
             dim.node.mark,
-            fix=f"use a search tag whose values are {_describe(hint)}: !grid or !choice of them"
-            + (", or !randint" if _matches(1, hint) else ""),
+            fix=f"use a search tag whose values are {describe_type(hint)}: !grid or !choice of them"
+            + (", or !randint" if check_value(1, hint) else ""),
             path=dim.node.path or None,
         )
 
