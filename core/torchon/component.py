@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from torchon.construction import changed, snapshot
+from torchon.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from torchon.env import Environment
@@ -129,7 +130,7 @@ class Component:
         from torchon.bundle.load import load
 
         local = Path(path)
-        if "://" not in path and (local / "run.json").is_file() and not (local / "manifest.json").is_file():
+        if "://" not in path and RunFolder.holds_run(local) and not (local / "manifest.json").is_file():
             bundles = sorted(local.rglob("manifest.json"), key=lambda p: p.stat().st_mtime)
             if not bundles:
                 raise FileNotFoundError(

@@ -1,11 +1,50 @@
-"""Errors components and runnables raise to fail cleanly, without a traceback for the user to read."""
+"""torchon's error hierarchy: every error torchon raises on purpose is a :class:`TorchonError`.
+
+:class:`UserError` is the kind a user can act on — a config, an argument, a bundle, a path, a lock, a plugin that
+is not installed — and the command line prints its message and exits with its ``exit_code``, no traceback
+(unless ``--debug``); it is caught in one place, ``torchon.cli.main``. Anything else that escapes is a bug and
+shows its traceback. Components and runnables raise :class:`ArgumentError` and :class:`RunFailed` to fail
+cleanly. Each module's own errors subclass these, keeping the built-in class they always had (``ValueError``,
+``ImportError``, ...) so existing ``except`` clauses still catch them.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ArgumentError", "RunFailed"]
+__all__ = ["ArgumentError", "RunFailed", "TorchonError", "UsageError", "UserError", "report_error"]
 
 
-class ArgumentError(ValueError):
+class TorchonError(Exception):
+    """Base of every error torchon raises on purpose."""
+
+    exit_code: int = 1
+
+    def format(self) -> str:
+        """The whole message as the command line prints it."""
+        return f"torchon: error: {self}"
+
+
+class UserError(TorchonError):
+    """Something the user can fix; printed without a traceback. ``exit_code`` 2 for usage, 1 otherwise."""
+
+
+class UsageError(UserError):
+    """The command line asks for something that cannot be (an unknown executor, a bad option value)."""
+
+    exit_code = 2
+
+
+def report_error(exc: UserError, *, debug: bool = False) -> int:
+    """Print ``exc`` as the command line does (its traceback too under ``debug``); its exit code."""
+    import sys
+    import traceback
+
+    if debug:
+        traceback.print_exception(exc)
+    print(exc.format(), file=sys.stderr)
+    return exc.exit_code
+
+
+class ArgumentError(UserError, ValueError):
     """An argument of a component has a value it cannot take, found when the component is built.
 
     Raised from ``__init__``, it is reported at that argument's own place in the config
@@ -20,7 +59,7 @@ class ArgumentError(ValueError):
         self.fix = fix
 
 
-class RunFailed(Exception):
+class RunFailed(TorchonError):
     """The work failed for a reason the runnable can state (a script's exit status, a NaN loss).
 
     ``torchon run`` prints the message, records ``exit_status`` in the run's ``run.json`` and exits with 1.

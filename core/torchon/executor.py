@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from torchon.errors import TorchonError
+
 __all__ = ["Channel", "Executor", "ExecutorError", "Task", "TaskEvent", "WorkerSpec"]
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(TorchonError, RuntimeError):
     """The executor itself failed (its workers cannot start), as opposed to a task failing."""
 
 

@@ -6,6 +6,8 @@ import importlib
 import re
 from typing import Any
 
+from torchon.errors import UserError
+
 __all__ = ["TARGET_RE", "TargetImportError", "import_target"]
 
 TARGET_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
@@ -13,7 +15,7 @@ TARGET_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-
 _cache: dict[str, Any] = {}
 
 
-class TargetImportError(ImportError):
+class TargetImportError(UserError, ImportError):
     """A registered target could not be imported; the message names the target and the reason."""
 
 

@@ -27,7 +27,6 @@ it knows. Version 1::
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,8 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torchon import __version__
+from torchon.atomic import write_json
 from torchon.config.errors import ConfigError, Mark
 from torchon.config.nodes import CList, CMap, TagNode
+from torchon.errors import UserError
+from torchon.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from torchon.config import Config
@@ -44,12 +46,14 @@ if TYPE_CHECKING:
 
 __all__ = ["LOCK_FILE", "LOCK_VERSION", "Lock", "LockError", "used_classes"]
 
-LOCK_FILE = "torchon.lock"
+LOCK_FILE = RunFolder.LOCK
 LOCK_VERSION = 1
 
 
-class LockError(Exception):
+class LockError(UserError):
     """A lock file cannot be read; the message names the file and what is wrong."""
+
+    exit_code = 2
 
 
 def _walk(value: Any) -> Iterator[TagNode]:
@@ -137,10 +141,7 @@ class Lock:
         """Write the lock to ``path`` (a folder gets ``torchon.lock`` inside it), atomically."""
         if path.is_dir():
             path = path / LOCK_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> Lock:

@@ -24,6 +24,7 @@ import pluggy
 
 from torchon import hookspecs
 from torchon.entrypoints import entry_points
+from torchon.errors import UserError
 from torchon.registry import (
     CommandRegistry,
     Conflict,
@@ -60,12 +61,14 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 TABLES = ("tags", "namespaces", "savers", "storage", "resolvers", "executors", "commands")
 
 
-class PluginConflictError(RuntimeError):
+class PluginConflictError(UserError, RuntimeError):
     """Two plugins registered the same name."""
 
 
-class PluginNotFoundError(LookupError):
+class PluginNotFoundError(UserError, LookupError):
     """``-p NAME`` named a plugin that is not installed."""
+
+    exit_code = 2
 
 
 @dataclass

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from torchon.errors import TorchonError
 from torchon.importing import TARGET_RE, import_target
 
 __all__ = [
@@ -35,7 +36,7 @@ _SAVER_RE = re.compile(r"^[A-Za-z_][\w-]*$")  # also a folder name inside bundle
 Safety = Literal["data", "code"]
 
 
-class RegistrationError(ValueError):
+class RegistrationError(TorchonError, ValueError):
     """A plugin registered something malformed; the message names the plugin and what is wrong."""
 
 

@@ -1,72 +1,35 @@
-"""What ``torchon run`` does: load, pick the output folder, build, set up, run, tear down, record.
-
-An output folder holds ``config.yaml`` (the config as run), ``run.json`` (what ran, with which plugins and
-extensions, how it ended), ``torchon.lock`` (what the extensions resolved to and which distributions the run's
-classes came from; see :mod:`torchon.lock`), ``logs/run.log`` and ``metrics.jsonl``.
-"""
+"""What ``torchon run`` does: load, check and build the config (writing nothing), pick the output folder
+(:class:`~torchon.run_folder.RunFolder`), then set up, run and tear down (:func:`torchon.session.running`) and
+record how it ended."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
-import os
-import shutil
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from torchon import __version__
-from torchon.component import Component, Context
+from torchon import __version__, metrics
+from torchon.component import Context
 from torchon.config import Built, Config, ConfigError, Mark, load_config
+from torchon.config.errors import did_you_mean
 from torchon.env import get_env, set_env
-from torchon.errors import RunFailed
-from torchon.lock import LOCK_FILE, Lock, LockError
+from torchon.errors import RunFailed, UsageError, UserError, report_error
+from torchon.lock import Lock
+from torchon.run_folder import OutputError, RunFolder
+from torchon.session import running
 
 __all__ = ["OutputError", "choose_output_dir", "run_config"]
 
 logger = logging.getLogger("torchon.run")
 
 
-class OutputError(Exception):
-    """The output folder cannot be used as asked."""
-
-
 def choose_output_dir(config_path: str | Path, output: str | None, *, resume: bool, force: bool) -> Path:
-    """The folder this run writes to.
-
-    With ``-o OUT``: OUT, which must be empty unless ``--resume`` (continue it) or ``--force`` (replace it).
-    Without: ``runs/<config stem>/<timestamp>``, or with ``--resume`` the latest such folder.
-    """
-    if output is not None:
-        out = Path(output)
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"output {out} exists and is not a folder")
-        if out.is_dir() and any(out.iterdir()):
-            if force:
-                shutil.rmtree(out)
-            elif not resume:
-                raise OutputError(
-                    f"output folder {out} already holds a run; pass --resume to continue it or --force to replace it"
-                )
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    base = Path("runs") / Path(config_path).stem
-    if resume:
-        previous = sorted(p for p in base.glob("*") if p.is_dir()) if base.is_dir() else []
-        if previous:
-            return previous[-1]
-        logger.info("nothing to resume under %s; starting a new run", base)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = base / stamp
-    n = 1
-    while out.exists():
-        n += 1
-        out = base / f"{stamp}-{n}"
-    out.mkdir(parents=True)
-    return out
+    """The folder this run writes to (see :meth:`RunFolder.choose`)."""
+    return RunFolder.choose(config_path, output, resume=resume, force=force).path
 
 
 class RunLogHandler(logging.FileHandler):
@@ -94,9 +57,9 @@ class RunLogHandler(logging.FileHandler):
         super().close()
 
 
-def _configure_logging(out: Path, debug: bool) -> list[logging.Handler]:
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    file_handler = RunLogHandler(out / "logs" / "run.log")
+def _configure_logging(log: Path, debug: bool) -> list[logging.Handler]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = RunLogHandler(log)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     file_handler.setLevel(logging.DEBUG)
     console: logging.Handler
@@ -128,18 +91,6 @@ def _plugin_record() -> dict[str, dict[str, Any]]:
     }
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _print_config_error(exc: ConfigError, debug: bool) -> None:
-    if debug:
-        traceback.print_exception(exc)
-    print(exc.format(), file=sys.stderr)
-
-
 def _build(config: Config) -> Built:
     """Build the objects and check the top one can run: all before anything is written."""
     built = config.build()
@@ -163,6 +114,51 @@ def _check_lock(lock: Lock, current: Lock, config: Config) -> None:
         )
 
 
+def _check_executor(executor: str | None) -> None:
+    if executor is None:
+        return
+    from torchon.plugins import get_manager
+
+    known = get_manager().executors
+    if executor not in known:
+        raise UsageError(
+            f"--executor {executor!r} is not registered{did_you_mean(executor, known.names())}; known executors: "
+            f"{', '.join(known.names()) or 'none'}"
+            + ("" if "ray" in known else " (plugins add more: torchon-ray adds ray)")
+        )
+
+
+def _prepare(
+    config_path: str | Path, install: bool, locked: str | Path | None, executor: str | None
+) -> tuple[Config, Lock, Built]:
+    """Load, check against the lock, put the config's environment in force, build: nothing written yet."""
+    _check_executor(executor)
+    lock = Lock.read(locked) if locked is not None else None
+    config = load_config(config_path, install=install, locked=lock)
+    run_lock = Lock.from_config(config)
+    if lock is not None:
+        _check_lock(lock, run_lock, config)
+    env = config.environment(get_env())
+    set_env(env.replace(config_path=str(Path(config_path).resolve()), executor=executor or env.executor))
+    return config, run_lock, _build(config)
+
+
+def _record(config_path: str | Path, folder: RunFolder, config: Config, resume: bool) -> dict[str, Any]:
+    return {
+        "config": str(config_path),
+        "output": str(folder.path),
+        "torchon": __version__,
+        "python": sys.version.split()[0],
+        "argv": sys.argv,
+        "plugins": _plugin_record(),
+        "extensions": {r.name: r.to_dict() for r in config.resolved},
+        "resume": resume,
+        "executor": get_env().executor,
+        "started": _dt.datetime.now(_dt.UTC).isoformat(),
+        "status": "running",
+    }
+
+
 def run_config(
     config_path: str | Path,
     *,
@@ -181,83 +177,42 @@ def run_config(
     that runs the trials of searches and experiments, in place of their config's. A config that cannot be loaded
     or built writes nothing, so fixing it and running again needs no --force.
     """
-    previous_env = get_env()
-    if executor is not None:
-        from torchon.config.errors import did_you_mean
-        from torchon.plugins import get_manager
-
-        known = get_manager().executors
-        if executor not in known:
-            print(
-                f"torchon: error: --executor {executor!r} is not registered"
-                f"{did_you_mean(executor, known.names())}; known executors: {', '.join(known.names()) or 'none'}"
-                + ("" if "ray" in known else " (plugins add more: torchon-ray adds ray)"),
-                file=sys.stderr,
-            )
-            return 2
-    lock: Lock | None = None
-    if locked is not None:
-        try:
-            lock = Lock.read(locked)
-        except LockError as exc:
-            print(f"torchon: error: {exc}", file=sys.stderr)
-            return 2
+    previous = get_env()
     try:
-        config = load_config(config_path, install=install_extensions, locked=lock)
-        run_lock = Lock.from_config(config)
-        if lock is not None:
-            _check_lock(lock, run_lock, config)
+        config, run_lock, built = _prepare(config_path, install_extensions, locked, executor)
+        folder = RunFolder.choose(config_path, output, resume=resume, force=force)
         set_env(
-            config.environment(previous_env).replace(
-                config_path=str(Path(config_path).resolve()), executor=executor or previous_env.executor
+            get_env().replace(
+                output_dir=str(folder.path.resolve()), debug=debug or config.debug or previous.debug
             )
         )
-        built = _build(config)
-    except ConfigError as exc:
-        set_env(previous_env)
-        _print_config_error(exc, debug or previous_env.debug)
-        return 2
-    try:
-        out = choose_output_dir(config_path, output, resume=resume, force=force)
-    except (OutputError, OSError) as exc:
-        set_env(previous_env)
-        print(f"torchon: error: {exc}", file=sys.stderr)
-        return 2
+        return _execute(config_path, config, run_lock, built, folder, resume)
+    except UserError as exc:  # before the run started: nothing was written
+        return report_error(exc, debug=debug or previous.debug)
+    finally:
+        set_env(previous)
 
-    from torchon import metrics
 
-    env = get_env().replace(output_dir=str(out.resolve()), debug=debug or config.debug)
-    set_env(env)
-    handlers = _configure_logging(out, env.debug)
-    (out / "config.yaml").write_text(config.text, encoding="utf-8")
-    run_lock.write(out / LOCK_FILE)
-    record: dict[str, Any] = {
-        "config": str(config_path),
-        "output": str(out),
-        "torchon": __version__,
-        "python": sys.version.split()[0],
-        "argv": sys.argv,
-        "plugins": _plugin_record(),
-        "extensions": {r.name: r.to_dict() for r in config.resolved},
-        "resume": resume,
-        "executor": env.executor,
-        "started": _dt.datetime.now(_dt.UTC).isoformat(),
-        "status": "running",
-    }
-    _write_json(out / "run.json", record)
-    metrics.start_recording(out / "metrics.jsonl")
+def _execute(
+    config_path: str | Path, config: Config, run_lock: Lock, built: Built, folder: RunFolder, resume: bool
+) -> int:
+    """Write the run's folder, set up, run and tear down ``built`` there; the exit status."""
+    env = get_env()
+    handlers = _configure_logging(folder.file(RunFolder.LOG), env.debug)
+    folder.write_config(config.text)
+    run_lock.write(folder.file(RunFolder.LOCK))
+    record = _record(config_path, folder, config, resume)
+    folder.write_record(record)
+    metrics.start_recording(folder.file(RunFolder.METRICS))
     started = time.perf_counter()
-    components: list[Component] = []
     status, code = "failed", 1
     try:
-        context = Context(env=env, output_dir=out, resume=resume, logger=logger)
-        logger.info("run %s -> %s", config_path, out)
-        for component in built.components:
-            component.setup(context)
-            components.append(component)
-        built.root.run()
+        context = Context(env=env, output_dir=folder.path, resume=resume, logger=logger)
+        logger.info("run %s -> %s", config_path, folder.path)
+        with running(built.components, context):
+            built.root.run()
         status, code = "succeeded", 0
-        logger.info("run finished in %.1fs; output in %s", time.perf_counter() - started, out)
+        logger.info("run finished in %.1fs; output in %s", time.perf_counter() - started, folder.path)
     except RunFailed as exc:
         logger.error("run failed: %s", exc)
         record["error"] = str(exc)
@@ -270,26 +225,17 @@ def run_config(
         logger.debug("traceback", exc_info=True)
         if env.debug:
             traceback.print_exception(exc)
-        logger.error(
-            "run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, out / "logs" / "run.log"
-        )
+        log = folder.file(RunFolder.LOG)
+        logger.error("run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, log)
         record["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        for component in reversed(components):
-            try:
-                component.teardown()
-            except Exception:
-                logger.exception("teardown of %s failed", type(component).__name__)
         metrics.stop_recording()
+        seconds = round(time.perf_counter() - started, 3)
         record.update(
-            status=status,
-            exit_code=code,
-            finished=_dt.datetime.now(_dt.UTC).isoformat(),
-            seconds=round(time.perf_counter() - started, 3),
+            status=status, exit_code=code, finished=_dt.datetime.now(_dt.UTC).isoformat(), seconds=seconds
         )
-        _write_json(out / "run.json", record)
+        folder.write_record(record)
         for handler in handlers:
             logging.getLogger().removeHandler(handler)
             handler.close()
-        set_env(previous_env)
     return code

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote, urlparse
 
+from torchon.errors import UserError
+
 __all__ = ["LocalStorage", "Storage", "StorageError", "split_scheme", "storage_for"]
 
 
-class StorageError(Exception):
+class StorageError(UserError):
     """A URI cannot be read or written; the message names it."""
 
 

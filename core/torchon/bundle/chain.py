@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torchon.component import Component
+from torchon.errors import TorchonError
 from torchon.importing import TargetImportError, import_target
 from torchon.registry import Entry
 from torchon.saver import Saver
@@ -24,7 +25,7 @@ __all__ = ["DEFAULT_SAVER", "ChainError", "SaverRef", "chain_for", "find_saver"]
 DEFAULT_SAVER = "json"
 
 
-class ChainError(Exception):
+class ChainError(TorchonError):
     """A saver cannot be found or used; the message names it and the component."""
 
 

@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from torchon.errors import UserError
+
 __all__ = [
     "DIGEST",
+    "BundleError",
     "BundleIntegrityError",
     "FileRecord",
     "ReadFolder",
@@ -28,7 +31,11 @@ DIGEST = "blake3"
 _CHUNK = 16 * 1024 * 1024
 
 
-class BundleIntegrityError(Exception):
+class BundleError(UserError):
+    """A bundle cannot be loaded; the message names the file or component and what to do."""
+
+
+class BundleIntegrityError(BundleError):
     """A bundle's file is missing, extra, truncated or altered; the message names it."""
 
 

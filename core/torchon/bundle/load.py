@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from torchon.bundle.chain import ChainError, SaverRef, find_saver
-from torchon.bundle.files import BundleIntegrityError, ReadFolder
+from torchon.bundle.files import BundleError, BundleIntegrityError, ReadFolder
 from torchon.bundle.manifest import MANIFEST, node_label, read_manifest
 from torchon.component import Component
 from torchon.config import ConfigError, load_config
@@ -29,10 +29,6 @@ from torchon.storage import LocalStorage, split_scheme, storage_for
 logger = logging.getLogger("torchon.bundle")
 
 __all__ = ["BundleError", "BundleSafetyError", "BundleVersionError", "load", "local_bundle", "verify"]
-
-
-class BundleError(Exception):
-    """A bundle cannot be loaded; the message names the file or component and what to do."""
 
 
 class BundleSafetyError(BundleError):

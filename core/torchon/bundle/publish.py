@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from torchon.errors import UserError
+
 __all__ = ["PublishError", "fsync_all", "fsync_dir", "publish", "recover", "staging_dir"]
 
 MANIFEST = "manifest.json"
@@ -26,7 +28,7 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-class PublishError(Exception):
+class PublishError(UserError):
     """The destination cannot take a bundle (it is a file, or a folder that is not a bundle)."""
 
 

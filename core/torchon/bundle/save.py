@@ -26,12 +26,13 @@ from torchon.bundle.publish import fsync_all, publish, staging_dir
 from torchon.component import Component
 from torchon.config.dump import DumpError, dump_tree, emit_yaml
 from torchon.distributions import distribution_of
+from torchon.errors import UserError
 from torchon.storage import LocalStorage, split_scheme, storage_for
 
 __all__ = ["SaveError", "save"]
 
 
-class SaveError(Exception):
+class SaveError(UserError):
     """The object cannot be saved as a bundle; the message says which part and why."""
 
 

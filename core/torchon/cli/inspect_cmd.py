@@ -92,13 +92,12 @@ class InspectCommand(Command):
         from torchon.bundle.files import BundleIntegrityError
         from torchon.bundle.load import local_bundle, verify
         from torchon.bundle.manifest import read_manifest
-        from torchon.storage import StorageError
 
         with tempfile.TemporaryDirectory(prefix="torchon-inspect-") as scratch:
             try:
                 folder = local_bundle(args.uri, Path(scratch))
                 manifest = read_manifest(folder, args.uri)
-            except (BundleIntegrityError, StorageError, OSError) as exc:
+            except OSError as exc:
                 print(f"torchon: error: {exc}", file=sys.stderr)
                 return 1
             print("\n".join(describe_bundle(manifest, args.uri)))

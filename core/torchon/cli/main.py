@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from torchon import __version__
+from torchon.errors import UserError
 
 __all__ = ["main"]
 
@@ -100,16 +102,29 @@ def build_parser(manager: object, chosen: str | None) -> tuple[argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``torchon`` script; returns the exit status."""
-    from torchon.importing import TargetImportError
-    from torchon.plugins import PluginManager, PluginNotFoundError, set_manager
+    """Entry point of the ``torchon`` script; returns the exit status.
 
+    A :class:`~torchon.errors.UserError` from anywhere below is printed here, once, without a traceback (with one
+    under ``--debug``), and its ``exit_code`` returned.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        manager = PluginManager.from_options(_plugin_options(argv))
-    except PluginNotFoundError as exc:
-        print(f"torchon: error: {exc}", file=sys.stderr)
-        return 2
+        return _main(argv)
+    except UserError as exc:
+        if "--debug" in argv:
+            traceback.print_exception(exc)
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("torchon: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    from torchon.importing import TargetImportError
+    from torchon.plugins import PluginManager, set_manager
+
+    manager = PluginManager.from_options(_plugin_options(argv))
     set_manager(manager)
     chosen = _command_name(argv, manager.commands.names())
     try:
@@ -123,8 +138,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         parser.print_help()
         return 2 if argv else 0
-    try:
-        return int(command.run(args))  # type: ignore[attr-defined]
-    except KeyboardInterrupt:
-        print("torchon: interrupted", file=sys.stderr)
-        return 130
+    return int(command.run(args))  # type: ignore[attr-defined]

@@ -18,11 +18,12 @@ from ruamel.yaml.representer import SafeRepresenter
 
 from torchon.component import Component, Partial
 from torchon.config import provenance
+from torchon.errors import TorchonError
 
 __all__ = ["DumpError", "Dumped", "dump_tree", "dump_yaml", "emit_yaml", "tag_for"]
 
 
-class DumpError(TypeError):
+class DumpError(TorchonError, TypeError):
     """An object in the tree cannot be written as config."""
 
 

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from torchon.errors import UserError
+
 __all__ = ["ConfigError", "Mark", "closest", "did_you_mean"]
 
 
@@ -20,8 +22,10 @@ class Mark(NamedTuple):
         return f"{self.file}:{self.line}:{self.col}"
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A config cannot be run as written. ``torchon run`` prints it and exits with status 2."""
+
+    exit_code = 2
 
     def __init__(self, what: str, mark: Mark | None = None, *, fix: str, path: str | None = None) -> None:
         self.what = what

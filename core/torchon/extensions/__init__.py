@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from torchon.config.errors import Mark
+from torchon.errors import UserError
 
 __all__ = [
     "ExtensionError",
@@ -47,7 +48,7 @@ _LAZY = {
 }
 
 
-class ExtensionError(Exception):
+class ExtensionError(UserError):
     """An extension cannot be made available; ``fix`` says how to make it so."""
 
     def __init__(self, what: str, *, fix: str) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from torchon.errors import UserError
+
 __all__ = ["CACHE_ENV", "GitCacheError", "RepoCache", "cache_root"]
 
 CACHE_ENV = "TORCHON_CACHE_DIR"
@@ -33,7 +35,7 @@ _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "GCM_INTERACTIVE": "never"}
 
 
-class GitCacheError(Exception):
+class GitCacheError(UserError):
     """A git operation failed; the message carries what git said."""
 
 

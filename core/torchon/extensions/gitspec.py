@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from torchon.errors import UserError
+
 __all__ = ["MIRRORS_ENV", "GitSpec", "GitSpecError", "parse_git_spec"]
 
 MIRRORS_ENV = "TORCHON_GIT_MIRRORS"
@@ -33,7 +35,7 @@ _TREE_FORM = re.compile(r"^(?P<repo>https?://[^/]+/[^/]+/[^/]+?)(?:\.git)?/(?:-/
 _SCP_FORM = re.compile(r"^[\w.-]+@[\w.-]+:")
 
 
-class GitSpecError(ValueError):
+class GitSpecError(UserError, ValueError):
     """The spec cannot be read as a git repository; the message says why."""
 
 

@@ -49,13 +49,11 @@ class ServeCommand(Command):
         parser.add_argument("--access-log", action="store_true", help="log every request")
 
     def run(self, args: argparse.Namespace) -> int:
-        from torchon.bundle import BundleError, BundleIntegrityError
-        from torchon.storage import StorageError
         from torchon_export.server import DEFAULT_MAX_BODY_BYTES, create_app, load_for_serving
 
-        try:
+        try:  # torchon's own errors (a bundle refused, storage unreachable) are printed by the command line
             loaded = load_for_serving(args.uri, trust=args.trust, allow=args.allow or ())
-        except (BundleError, BundleIntegrityError, StorageError, OSError, TypeError) as exc:
+        except (OSError, TypeError) as exc:
             print(f"torchon: error: {exc}", file=sys.stderr)
             return 1
         if args.host not in _LOOPBACK and not args.token:
