@@ -37,18 +37,14 @@ class WorkerSpec:
     :ivar run: ``"module:function"`` called for each task as ``run(prepared, payload, channel)``; returning ends
         the task successfully, raising (or exiting) fails it.
     :ivar prepare_args: plain data for ``prepare``.
-    :ivar env: the :class:`torchon.Environment` to put in force in workers, as ``Environment.to_dict()``.
-    :ivar plugins: the plugins to load in workers, as ``(name, module, distribution, version)`` (the driver's
-        plugin manager's, so that what workers save names the same distributions).
-    :ivar sys_path: entries to put in front of ``sys.path`` in workers (extensions, tests' modules).
+    :ivar session: the driver's :func:`torchon.session.capture`, which every worker process restores first (the
+        same plugins, so that what workers save names the same distributions; environment; ``sys.path``).
     """
 
     prepare: str
     run: str
     prepare_args: Mapping[str, Any] = field(default_factory=dict)
-    env: Mapping[str, Any] = field(default_factory=dict)
-    plugins: tuple[tuple[str, str, str, str], ...] = ()
-    sys_path: tuple[str, ...] = ()
+    session: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from torchon import __version__, metrics
-from torchon.component import Context
+from torchon._component import Context
 from torchon.config import Built, Config, ConfigError, Mark, load_config
 from torchon.config.errors import did_you_mean
 from torchon.env import get_env, set_env

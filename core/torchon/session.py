@@ -23,7 +23,7 @@ from torchon.env import Environment, get_env, set_env
 from torchon.plugins import PluginManager, get_manager, set_manager
 
 if TYPE_CHECKING:
-    from torchon.component import Context
+    from torchon._component import Context
 
 __all__ = ["STATE_VERSION", "capture", "restore", "running"]
 

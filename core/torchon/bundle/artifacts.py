@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from torchon.artifact import Artifact
 from torchon.bundle.files import DIGEST, BundleIntegrityError, FileRecord, digest_file
 
 __all__ = [
@@ -41,27 +42,6 @@ __all__ = [
 ]
 
 ARTIFACTS = "artifacts"
-
-
-class Artifact(str):
-    """A local path to an artifact's file or folder; :attr:`uri` is where it came from."""
-
-    uri: str
-
-    def __new__(cls, path: str | os.PathLike[str], uri: str | None = None) -> Artifact:
-        self = super().__new__(cls, os.fspath(path))
-        self.uri = uri if uri is not None else os.fspath(path)
-        return self
-
-    @property
-    def path(self) -> Path:
-        return Path(self)
-
-    def __repr__(self) -> str:
-        return f"Artifact({str(self)!r}, uri={self.uri!r})"
-
-    def __reduce__(self) -> Any:
-        return (Artifact, (str(self), self.uri))
 
 
 def cache_dir() -> Path:

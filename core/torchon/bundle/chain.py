@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from torchon.component import Component
+from torchon._component import ComponentBase
 from torchon.errors import TorchonError
 from torchon.importing import TargetImportError, import_target
 from torchon.registry import Entry
@@ -78,7 +78,7 @@ def _declared(cls: type) -> list[SaverRef]:
     from torchon.plugins import get_manager
 
     refs = []
-    for item in getattr(cls, "savers", ()) if issubclass(cls, Component) else ():
+    for item in getattr(cls, "savers", ()) if issubclass(cls, ComponentBase) else ():
         if isinstance(item, str):
             entry = get_manager().savers.get(item)
             if entry is None:

@@ -12,23 +12,34 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from torchon._component import ComponentBase
 from torchon.bundle.chain import ChainError, SaverRef, find_saver
 from torchon.bundle.files import BundleError, BundleIntegrityError, ReadFolder
 from torchon.bundle.manifest import MANIFEST, node_label, read_manifest
-from torchon.component import Component
 from torchon.config import ConfigError, load_config
 from torchon.config.nodes import CList, CMap, TagNode
 from torchon.importing import TargetImportError, import_target
+from torchon.run_folder import RunFolder
 from torchon.storage import LocalStorage, split_scheme, storage_for
 
 logger = logging.getLogger("torchon.bundle")
 
-__all__ = ["BundleError", "BundleSafetyError", "BundleVersionError", "load", "local_bundle", "verify"]
+__all__ = [
+    "BundleError",
+    "BundleSafetyError",
+    "BundleVersionError",
+    "load",
+    "load_from_path",
+    "local_bundle",
+    "verify",
+]
+
+T = TypeVar("T")
 
 
 class BundleSafetyError(BundleError):
@@ -187,7 +198,7 @@ def _node_class(node: dict[str, Any], where: str, extensions: dict[str, Any]) ->
 
 
 def _check_version(node: dict[str, Any], cls: type, where: str) -> int | None:
-    if not issubclass(cls, Component):
+    if not issubclass(cls, ComponentBase):
         return None
     saved = node.get("VERSION", 1)
     if not isinstance(saved, int) or saved < 1:
@@ -233,7 +244,7 @@ def _restore(
                 f"{where}: restoring {node_label(node)} with saver {ref.name!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
         reader.finish()
-    if node.get("attribute") or not isinstance(obj, Component):
+    if node.get("attribute") or not isinstance(obj, ComponentBase):
         return
     saved = node.get("VERSION", 1)
     for version in range(saved, cls.VERSION):
@@ -318,3 +329,41 @@ def load(
         if split_scheme(uri)[0] != "file":
             shutil.rmtree(folder, ignore_errors=True)
         return result
+
+
+def load_from_path(cls: type[T], path: str, *, trust: bool = False, allow: Iterable[str] = ()) -> T:
+    """:meth:`torchon.Component.load_from_path`: the object of ``cls`` in the bundle at ``path``, or in the newest
+    bundle a run saved under its output folder ``path``."""
+    local = Path(path)
+    if "://" not in path and RunFolder.holds_run(local) and not (local / MANIFEST).is_file():
+        bundles = sorted(local.rglob(MANIFEST), key=lambda p: p.stat().st_mtime)
+        if not bundles:
+            raise FileNotFoundError(f"{path} is a run's output but holds no bundle (saved with torchon.save)")
+        path = str(bundles[-1].parent)
+    top = load(path, trust=trust, allow=allow)
+    found: list[Any] = []
+    _find_instances(top, cls, found, set())
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise TypeError(
+            f"{path} holds {what} {cls.__qualname__} objects (its top object is a {type(top).__qualname__}); "
+            f"load_from_path needs exactly one"
+        )
+    return found[0]  # type: ignore[no-any-return]
+
+
+def _find_instances(obj: Any, cls: type, found: list[Any], seen: set[int]) -> None:
+    """Objects of ``cls`` in a component tree, by way of the arguments each component was built with."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, cls):
+        found.append(obj)
+        return
+    values: Any = obj.get_config().values() if isinstance(obj, ComponentBase) else ()
+    if isinstance(obj, Mapping):
+        values = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    for value in values:
+        _find_instances(value, cls, found, seen)

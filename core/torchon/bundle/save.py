@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from torchon import __version__, metrics
+from torchon._component import ComponentBase
 from torchon.bundle.chain import DEFAULT_SAVER, SaverRef, chain_for, in_place_types
 from torchon.bundle.files import DIGEST, FileRecord, WriteFolder, digest_bytes
 from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST
 from torchon.bundle.publish import fsync_all, publish, staging_dir
-from torchon.component import Component
 from torchon.config.dump import DumpError, dump_tree, emit_yaml
 from torchon.distributions import distribution_of
 from torchon.errors import UserError
@@ -94,7 +94,7 @@ def _class_record(cls: type) -> dict[str, Any]:
     found = distribution_of(cls.__module__)
     if found:
         record["distribution"], record["version"] = found
-    if issubclass(cls, Component):
+    if issubclass(cls, ComponentBase):
         record["VERSION"] = cls.VERSION
     return record
 
@@ -141,7 +141,7 @@ class _Writer:
             **_class_record(type(obj)),
         }
         self.nodes.append(node)
-        state = dict(obj.get_state()) if isinstance(obj, Component) and attribute is None else {}
+        state = dict(obj.get_state()) if isinstance(obj, ComponentBase) and attribute is None else {}
         children = {k: v for k, v in state.items() if self._in_place and isinstance(v, self._in_place)}
         for key in children:
             del state[key]

@@ -16,7 +16,7 @@ from torchon.config.errors import ConfigError, Mark, did_you_mean
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
 
 if TYPE_CHECKING:
-    from torchon.component import Component
+    from torchon._component import ComponentBase
     from torchon.env import Environment
     from torchon.extensions import ExtensionSpec, ResolvedExtension
     from torchon.lock import Lock
@@ -32,7 +32,7 @@ class Built:
     """The result of building a config: the top object and every component, dependencies first."""
 
     root: Any
-    components: list[Component]
+    components: list[ComponentBase]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from torchon.component import Component, Partial
+from torchon._component import ComponentBase, Partial
 from torchon.config import provenance
 from torchon.config.errors import ConfigError
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
@@ -52,7 +52,7 @@ class Builder:
         self.config = config  # handed to the Unbuilt arguments this builder passes on
         self._memo: dict[int, Any] = {}
         self._active: set[int] = set()
-        self.components: list[Component] = []
+        self.components: list[ComponentBase] = []
 
     def built(self, node: Any) -> Any:
         """The object already built for ``node``, or None."""
@@ -98,7 +98,7 @@ class Builder:
     def _build_tag(self, node: TagNode) -> Any:
         unbuilt = _unbuilt_parameters(node.target) if node.kind == "component" else frozenset()
         if unbuilt:
-            from torchon.component import init_signature
+            from torchon._component import init_signature
 
             names = [p.name for p in init_signature(node.target).parameters.values()] if node.args else []
             args = [
@@ -117,7 +117,7 @@ class Builder:
         if node.partial:
             return Partial(node.target, kwargs, tag=node.tag, args=args)
         obj = self._call(node, node.target, args, kwargs)
-        if isinstance(obj, Component):
+        if isinstance(obj, ComponentBase):
             self.components.append(obj)
         else:
             provenance.remember(obj, node.tag, args, kwargs)

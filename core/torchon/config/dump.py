@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 from ruamel.yaml import YAML
 from ruamel.yaml.representer import SafeRepresenter
 
-from torchon.component import Component, Partial
+from torchon._component import ComponentBase, Partial
+from torchon.artifact import Artifact
 from torchon.config import provenance
 from torchon.errors import TorchonError
 
@@ -109,12 +110,11 @@ class _Converter:
         return _Link(_path_text(target[common:]))
 
     def convert(self, obj: Any, path: list[tuple[str, Any]]) -> Any:
-        if isinstance(obj, str) and type(obj) is not str:  # !artifact values: see torchon.bundle.artifacts
-            from torchon.bundle.artifacts import Artifact
-
-            if isinstance(obj, Artifact):
-                self.artifacts.append((obj, _Tagged("artifact", obj.uri)))
-                return self.artifacts[-1][1]
+        if isinstance(
+            obj, Artifact
+        ):  # !artifact values: a bundle carries their files (torchon.bundle.artifacts)
+            self.artifacts.append((obj, _Tagged("artifact", obj.uri)))
+            return self.artifacts[-1][1]
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
         if isinstance(obj, PurePath):
@@ -132,7 +132,7 @@ class _Converter:
             if not path:
                 raise DumpError("the top-level object refers to itself")
             return self.link_to(self.seen[id(obj)], path)
-        if isinstance(obj, Component):
+        if isinstance(obj, ComponentBase):
             self.seen[id(obj)] = path
             tag = tag_for(type(obj))
             return self._tagged(tag, self._arguments([], obj.get_config(), path), obj, path)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from torchon.component import Component
+from torchon._component import ComponentBase
 from torchon.config.errors import ConfigError, closest, did_you_mean
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
 from torchon.importing import TargetImportError, import_target
@@ -46,10 +46,10 @@ KNOWN_PLUGIN_TAGS: Mapping[str, str] = {
 
 def _is_factory(cls: type, name: str) -> bool:
     """A classmethod or staticmethod of ``cls``, other than the hooks torchon's base classes define."""
-    from torchon.component import Runnable
+    from torchon._component import RunnableBase
 
     # load_from_path is the one factory every component has (Component.load_from_path)
-    if hasattr(Runnable, name) and name != "load_from_path":
+    if hasattr(RunnableBase, name) and name != "load_from_path":
         return False
     try:
         attr = inspect.getattr_static(cls, name)
@@ -249,7 +249,7 @@ class Resolver:
                 fix="configs may only name classes an extension defines; subclass it in the extension, or use a "
                 "namespace a plugin registers",
             )
-        if self.components_only and not issubclass(obj, Component) and ext not in self.allow:
+        if self.components_only and not issubclass(obj, ComponentBase) and ext not in self.allow:
             raise ConfigError(
                 f"!{node.tag} is a plain class, not a torchon.Component; a bundle's config builds plain classes "
                 "only from modules the caller allows",

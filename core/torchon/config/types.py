@@ -15,7 +15,7 @@ import typing
 from pathlib import PurePath
 from typing import Any, Literal, Union
 
-from torchon.component import Partial
+from torchon._component import Partial
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
 
 __all__ = ["Unbuilt", "check_value", "describe_type", "type_hints"]

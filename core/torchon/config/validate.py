@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from torchon.component import Partial, init_signature
+from torchon._component import Partial, init_signature
 from torchon.config.errors import ConfigError, did_you_mean
 from torchon.config.nodes import CList, CMap, TagNode
 from torchon.config.types import check_value, describe_type, type_hints

@@ -43,7 +43,9 @@ def run(prepared, payload, channel):
 @pytest.fixture
 def executor(tmp_path: Path):  # type: ignore[no-untyped-def]
     (tmp_path / "worker_mod.py").write_text(textwrap.dedent(WORKER))
-    spec = WorkerSpec("worker_mod:prepare", "worker_mod:run", {"factor": 10}, sys_path=(str(tmp_path),))
+    spec = WorkerSpec(
+        "worker_mod:prepare", "worker_mod:run", {"factor": 10}, session={"sys_path": [str(tmp_path)]}
+    )
     with LocalExecutor(spec, max_concurrent=8, cpus=8) as ex:
         yield ex
 
@@ -96,7 +98,9 @@ def test_memory_limit_and_cancel(executor: LocalExecutor) -> None:
 
 def test_cpus_limit_concurrency(tmp_path: Path) -> None:
     (tmp_path / "worker_mod.py").write_text(textwrap.dedent(WORKER))
-    spec = WorkerSpec("worker_mod:prepare", "worker_mod:run", {"factor": 1}, sys_path=(str(tmp_path),))
+    spec = WorkerSpec(
+        "worker_mod:prepare", "worker_mod:run", {"factor": 1}, session={"sys_path": [str(tmp_path)]}
+    )
     with LocalExecutor(spec, max_concurrent=4, cpus=2) as ex:
         assert ex.can_start({"cpus": 1})
         ex.submit(Task("a", {"n": 0, "kind": "sleep"}, resources={"cpus": 2}))

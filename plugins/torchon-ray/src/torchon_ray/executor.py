@@ -86,9 +86,7 @@ class RayExecutor(Executor):
             "prepare": worker.prepare,
             "run": worker.run,
             "prepare_args": dict(worker.prepare_args),
-            "env": dict(worker.env),
-            "plugins": [list(p) for p in worker.plugins],
-            "sys_path": list(worker.sys_path),
+            "session": dict(worker.session),
         }
 
     # -- the cluster -----------------------------------------------------------------------------------------

@@ -73,16 +73,15 @@ class TaskHost:
             "resources": dict(resources),
             "gpu_ids": gpu_ids,
         }
-        env = dict(setup.get("env") or {})
+        state = dict(setup.get("session") or {})
+        env = dict(state.get("env") or {})
         env["hosts"] = list(hosts)
         env["extra"] = {**(env.get("extra") or {}), "trial": trial}
         spec = WorkerSpec(
             prepare=setup["prepare"],
             run=setup["run"],
             prepare_args=setup.get("prepare_args") or {},
-            env=env,
-            plugins=tuple(tuple(p) for p in setup.get("plugins") or ()),
-            sys_path=tuple(setup.get("sys_path") or ()),
+            session={**state, "env": env},
         )
         self._lock = threading.Lock()
         self._cancelled: set[str] = set()

@@ -4,34 +4,32 @@ One :class:`Driver` serves a Search (one stage) or an Experiment (stages in depe
 Optuna study per combination of its inputs (the surviving variants of the stages it links to), each with the
 stage's sampler, pruner and budget, and keeps the best ``keep`` variants' outputs as bundles. Every trial is keyed
 by a hash of its resolved config and its inputs' keys; a trial whose ``result.json`` exists under its key is not run
-again but told to the study as it was, so a rerun of a seeded search retraces the same steps.
+again but told to the study as it was, so a rerun of a seeded search retraces the same steps. What is recorded of
+a trial, and read back on a rerun, is :mod:`torchon_search.records`; its worker processes start from this one's
+:func:`torchon.session.capture`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import math
 import os
 import shutil
-import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torchon import session
 from torchon.errors import RunFailed
 from torchon.executor import Executor, Task, TaskEvent, WorkerSpec
 from torchon_search.options import PRUNERS, SearchOptions
+from torchon_search.records import FINISHED, TrialRecord, better, first_error, rank, read_resume, write_csv
 from torchon_search.space import Dimension, describe, grid_points, suggest
 
-__all__ = ["Driver", "StageSpec", "TrialRecord"]
+__all__ = ["Driver", "StageSpec"]
 
 logger = logging.getLogger("torchon.search")
-
-FINISHED = ("completed", "pruned")
 
 
 @dataclass
@@ -47,71 +45,6 @@ class StageSpec:
     deps: list[str] = field(default_factory=list)
     keep: int | None = 1  # how many variants' outputs must be kept as bundles (None: all)
     folder: str = ""  # under the run's output folder
-
-
-@dataclass
-class TrialRecord:
-    """One trial, as recorded in its ``result.json`` and the results table."""
-
-    stage: str
-    number: int
-    key: str
-    assignment: dict[str, Any]
-    params: dict[str, Any]
-    inputs: dict[str, str]
-    dir: str
-    status: str = "pending"  # pending, running, completed, pruned, failed, cached
-    steps: int = 0
-    value: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    saved: bool = False
-    seconds: float = 0.0
-    cached: bool = False
-
-    @property
-    def output(self) -> Path:
-        return Path(self.dir) / "output"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out: list[dict[str, Any]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if len(out) < upto:
-            out.append(entry)
-    return out
-
-
-def better(a: float, b: float, mode: str) -> bool:
-    return a < b if mode == "min" else a > b
-
-
-def rank(records: Sequence[TrialRecord], mode: str) -> list[TrialRecord]:
-    """Completed trials, best first (lowest first for ``min``)."""
-    done = [r for r in records if r.status == "completed" and r.value is not None and not math.isnan(r.value)]
-    return sorted(done, key=lambda r: sort_key(r, mode))
-
-
-def sort_key(record: TrialRecord, mode: str) -> float:
-    """Best first when sorted ascending: the value for ``min``, its negation for ``max``."""
-    value = record.value if record.value is not None else math.inf
-    return value if mode == "min" else -value
 
 
 class _Lane:
@@ -218,14 +151,6 @@ class Driver:
     # -- the executor --------------------------------------------------------------------------------------
 
     def _worker(self) -> WorkerSpec:
-        from torchon.env import get_env
-        from torchon.plugins import get_manager
-
-        plugins = tuple(
-            (name, info.module, info.distribution, info.version)
-            for name, info in get_manager().plugins.items()
-            if not info.builtin and not info.error
-        )
         config_path = Path(self.config.filename).resolve()
         return WorkerSpec(
             prepare="torchon_search.trial:prepare",
@@ -235,9 +160,7 @@ class Driver:
                 "config_text": self.config.text,
                 "stages": {n: {"path": s.path, "base": s.base} for n, s in self.stages.items()},
             },
-            env=get_env().to_dict(),
-            plugins=plugins,
-            sys_path=tuple(p for p in sys.path if p),
+            session=session.capture(),
         )
 
     def _start_executor(self) -> Executor:
@@ -365,9 +288,9 @@ class Driver:
         if self.display is not None:
             self.display.refresh(name, records, final=True)
         if run.stopping is not None:
-            raise RunFailed(f"stage {name}: {run.stopping} ({_first_error(records)})")
+            raise RunFailed(f"stage {name}: {run.stopping} ({first_error(records)})")
         if records and not [r for r in records if r.status in FINISHED]:
-            raise RunFailed(f"every trial of stage {name} failed ({len(records)}): {_first_error(records)}")
+            raise RunFailed(f"every trial of stage {name} failed ({len(records)}): {first_error(records)}")
         ranked = rank(records, stage.options.mode) if stage.options.metric else []
         if keep_best is not None:
             if keep_best > len(ranked):
@@ -426,7 +349,7 @@ class Driver:
         )
         self._number += 1
         self.records[stage.name].append(record)
-        previous = _load_result(folder)
+        previous = TrialRecord.load(folder)
         if previous is not None and previous.status in FINISHED:
             record.__dict__.update(
                 {k: v for k, v in previous.__dict__.items() if k not in ("number", "params")}
@@ -443,22 +366,15 @@ class Driver:
             "sync": stage.options.pruner not in (None, "none"),
             "checkpoint_every": stage.options.checkpoint_every,
         }
-        checkpoint = folder / "checkpoint.json"
-        if checkpoint.is_file() and (folder / "checkpoint" / "manifest.json").is_file():
-            step = int(json.loads(checkpoint.read_text())["step"])
-            payload.update(resume_from=str(folder / "checkpoint"), start_step=step)
-            raw = _read_history(folder / "metrics.jsonl", step)
-            record.history = [
-                {"step": i + 1, "metrics": {k: v for k, v in e.items() if k not in ("step", "time")}}
-                for i, e in enumerate(raw)
-            ]
-            record.steps = step
+        resume = read_resume(folder)
+        if resume is not None:
+            payload.update(resume_from=str(resume.checkpoint), start_step=resume.step)
+            record.history = resume.history
+            record.steps = resume.step
             metric = stage.options.metric
             for entry in record.history:
                 if metric in entry["metrics"]:
                     trial.report(float(entry["metrics"][metric]), entry["step"])
-        elif (folder / "metrics.jsonl").exists():
-            (folder / "metrics.jsonl").unlink()  # a trial that ran before without finishing starts over
         record.status = "running"
         record.seconds = time.time()
         self._running[key] = (record, trial, lane, payload)
@@ -521,9 +437,9 @@ class Driver:
             record.status, failed = "failed", True
             record.error = data.get("error") or "ended before finishing"
             if data.get("traceback"):
-                (Path(record.dir) / "traceback.txt").write_text(str(data["traceback"]), encoding="utf-8")
+                record.save_traceback(str(data["traceback"]))
             lane.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        _atomic_json(Path(record.dir) / "result.json", record.to_json())
+        record.save()
         if failed:
             logger.warning("trial %d (%s) failed: %s", record.number, record.key, record.error)
         return failed
@@ -632,7 +548,7 @@ class Driver:
                     f"and failed: {rerun.error}"
                 )
             record.saved = True
-            _atomic_json(Path(record.dir) / "result.json", {**record.to_json(), "saved": True})
+            record.save()
 
     def _find(self, stage: str, key: str) -> TrialRecord:
         for record in self.records[stage]:
@@ -662,44 +578,3 @@ class Driver:
         os.replace(tmp, dest)
         shutil.rmtree(old, ignore_errors=True)
         return best
-
-
-def _first_error(records: Sequence[TrialRecord]) -> str:
-    errors = [r.error for r in records if r.status == "failed" and r.error]
-    return f"first error: {errors[0]}" if errors else "no error recorded"
-
-
-def _load_result(folder: Path) -> TrialRecord | None:
-    path = folder / "result.json"
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return TrialRecord(**data)
-    except (json.JSONDecodeError, TypeError):
-        return None
-
-
-def write_csv(path: Path, records: Sequence[TrialRecord], metric: str | None) -> None:
-    params = list(dict.fromkeys(k for r in records for k in r.params))
-    head = ["trial", "stage", "key", "status", "steps", metric or "value", *params, "seconds", "error", "dir"]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(head)
-        for r in records:
-            writer.writerow(
-                [
-                    r.number,
-                    r.stage,
-                    r.key,
-                    "cached" if r.cached and r.status == "completed" else r.status,
-                    r.steps,
-                    "" if r.value is None else r.value,
-                    *[r.params.get(p, "") for p in params],
-                    r.seconds,
-                    r.error or "",
-                    r.dir,
-                ]
-            )
-    os.replace(tmp, path)

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from torchon.component import Context, Runnable
-from torchon.config.build import Unbuilt
 from torchon.config.errors import ConfigError, did_you_mean
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+from torchon.config.types import Unbuilt
 from torchon.errors import RunFailed
 from torchon_search.options import check_options, check_runnable, owner_of
 from torchon_search.space import find_dimensions
@@ -188,8 +188,9 @@ class Experiment(Runnable):
 
     def run(self) -> None:
         from torchon.env import get_env
-        from torchon_search.driver import Driver, StageSpec, write_csv
+        from torchon_search.driver import Driver, StageSpec
         from torchon_search.live import Display
+        from torchon_search.records import write_csv
         from torchon_search.report import write_report
         from torchon_search.variant import find_path
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from torchon_search.driver import TrialRecord, rank, sort_key
+from torchon_search.records import TrialRecord, rank, sort_key
 
 __all__ = ["Display"]
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torchon.distributions import module_distributions
 from torchon.executor import Executor, ExecutorError, Task, TaskEvent, WorkerSpec
 from torchon_search.zygote import MAX_PACKET
 
@@ -129,8 +130,6 @@ class LocalExecutor(Executor):
     # -- the worker process --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from torchon.distributions import module_distributions
-
         if self._proc is not None and self._proc.poll() is None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -148,13 +147,12 @@ class LocalExecutor(Executor):
             "prepare": spec.prepare,
             "run": spec.run,
             "prepare_args": dict(spec.prepare_args),
-            "env": dict(spec.env),
-            "plugins": [list(p) for p in spec.plugins],
-            "sys_path": list(spec.sys_path),
+            "session": dict(spec.session),
         }
         # What this process read of the installed distributions (for the run's lock) holds there too: hand it over
         # when it fits in one message (a few KB; the worker reads them itself otherwise).
-        data = json.dumps({**setup, "distributions": module_distributions()}, default=str).encode()
+        with_distributions = {**spec.session, "distributions": module_distributions()}
+        data = json.dumps({**setup, "session": with_distributions}, default=str).encode()
         if len(data) > _SETUP_LIMIT:
             data = json.dumps(setup, default=str).encode()
         ours.send(data)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from torchon_search.driver import TrialRecord, rank, sort_key
+from torchon_search.records import TrialRecord, rank, sort_key
 
 __all__ = ["write_report"]
 

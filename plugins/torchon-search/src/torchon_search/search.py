@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from torchon.component import Context, Runnable
-from torchon.config.build import Unbuilt
+from torchon.config.types import Unbuilt
 from torchon.errors import RunFailed
 from torchon_search.options import check_options, check_runnable, owner_of
 from torchon_search.space import find_dimensions
@@ -69,6 +69,7 @@ class Search(Runnable):
         from torchon.env import get_env
         from torchon_search.driver import Driver, StageSpec
         from torchon_search.live import Display
+        from torchon_search.records import write_csv
         from torchon_search.report import write_report
         from torchon_search.variant import find_path
 
@@ -100,8 +101,6 @@ class Search(Runnable):
             display.close()
             records = driver.records["search"]
             if records:
-                from torchon_search.driver import write_csv
-
                 write_csv(out / "results.csv", records, self._options.metric)
                 write_report(out / "report.html", driver, title=f"Search: {Path(config.filename).name}")
         best = driver.export_best("search", out / "best") if self._options.save != "none" else None

@@ -32,6 +32,8 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from torchon import session
+
 MAX_PACKET = 1 << 20
 _TRACEBACK_LIMIT = 20000
 
@@ -80,23 +82,6 @@ class ChildChannel:
             raise EOFError("the driver closed the link to this task")
         result: Mapping[str, Any] = json.loads(data)
         return result
-
-
-def _load_plugins(plugins: list[list[str]]) -> None:
-    from torchon.plugins import PluginManager, set_manager
-
-    manager = PluginManager()
-    manager.load_builtins()
-    for name, module, *dist in plugins:
-        if name in manager.plugins:
-            continue
-        try:
-            obj = importlib.import_module(module.partition(":")[0])
-        except Exception:  # the driver loaded it; a worker that cannot is reported when a trial needs it
-            continue
-        distribution, version = [*dist, "(local)", ""][:2]
-        manager.register(obj, name, distribution=distribution, version=version)
-    set_manager(manager)
 
 
 def _apply_resources(resources: Mapping[str, Any], gpu_ids: list[int] | None) -> None:
@@ -203,90 +188,43 @@ def _describe_status(status: int) -> dict[str, Any]:
     return {"exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None, "signal": None}
 
 
-def serve(ctrl: socket.socket) -> None:
-    """Prepare, then serve ``start``/``kill`` messages until the driver closes the socket."""
-    setup = json.loads(ctrl.recv(MAX_PACKET))
-    try:
-        sys.path[:0] = [p for p in setup.get("sys_path", []) if p not in sys.path]
-        from torchon.env import Environment, set_env
+class Zygote:
+    """The worker process's server, on its control socket to the driver (``ctrl``).
+
+    :meth:`serve` reads the ``setup`` message and prepares (:meth:`prepare`), says ``ready`` (or ``error``), keeps a
+    spare child forked (:meth:`fork_spare`), and then hands each message of the driver to the method named for its
+    ``op`` (``on_import``, ``on_assign``, ``on_kill``; others are ignored), reporting children's exits as it reaps
+    them, until the driver closes the socket; then it kills the children left.
+    """
+
+    def __init__(self, ctrl: socket.socket) -> None:
+        self.ctrl = ctrl
+        self.run: Any = None  # the worker's ``run``, and what its ``prepare`` returned
+        self.prepared: Any = None
+        self.children: set[int] = set()  # forked and not yet reaped: the spare and the tasks
+        self.spare = 0  # the child waiting for a task
+        self.handlers = {"import": self.on_import, "assign": self.on_assign, "kill": self.on_kill}
+        self._selector: selectors.BaseSelector | None = None
+        self._wake: tuple[int, int] = (-1, -1)  # SIGCHLD's wakeup pipe (read end, write end)
+        # the zygote's own stdout and stderr, for children whose task names no log
+        self._saved_fds: tuple[int, int] = (-1, -1)
+
+    # -- the driver's messages -------------------------------------------------------------------------------
+
+    def prepare(self, setup: Mapping[str, Any]) -> None:
+        """``setup`` (the first message, with no ``op``): take over the driver's state, import the worker's
+        ``run``, call its ``prepare``."""
         from torchon.importing import import_target
 
-        if setup.get("env"):
-            set_env(Environment.from_dict(setup["env"]))
-        if setup.get("distributions") is not None:  # the driver's: same machine, same environment
-            from torchon.distributions import remember
+        session.restore(setup.get("session") or {})
+        self.run = import_target(setup["run"])
+        self.prepared = import_target(setup["prepare"])(setup.get("prepare_args") or {})
 
-            remember(setup["distributions"])
-        _load_plugins(setup.get("plugins", []))
-        run = import_target(setup["run"])
-        prepared = import_target(setup["prepare"])(setup.get("prepare_args") or {})
-    except BaseException as exc:
-        _send(
-            ctrl,
-            {"op": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-        )
-        return
-    # What is loaded now is shared by every child: keep the collector from walking it (and so copying its
-    # pages) in each of them.
-    gc.collect()
-    gc.freeze()
-    _send(ctrl, {"op": "ready", "pid": os.getpid()})
-
-    saved_fds = (os.dup(1), os.dup(2))
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    selector = selectors.DefaultSelector()
-    selector.register(ctrl, selectors.EVENT_READ, "ctrl")
-    selector.register(wake_r, selectors.EVENT_READ, "wake")
-    children: set[int] = set()  # forked and not yet reaped: the spare and the tasks
-
-    def fork_spare() -> int:
-        """Fork a child that gets ready for a task (its own session, its signal handler) and waits for it on
-        its socket to the driver, then hand the driver that socket: starting a task is then one message."""
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            selector.close()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.close(wake_r)
-            os.close(wake_w)
-            ctrl.close()
-            parent_end.close()
-            os.setsid()  # its own process group: cancelling it stops what it started too
-            signal.signal(signal.SIGTERM, _terminate)
-            had = set(sys.modules)
-            try:
-                data = child_end.recv(MAX_PACKET)
-            except (OSError, KeyboardInterrupt):
-                data = b""
-            if not data:  # the driver or the zygote is closing
-                os._exit(0)
-            _run_child(child_end, json.loads(data), run, prepared, saved_fds, had)
-        child_end.close()
-        children.add(pid)
-        _send(ctrl, {"op": "spare", "pid": pid}, [parent_end.fileno()])
-        parent_end.close()
-        return pid
-
-    def signal_child(pid: int, sig: signal.Signals) -> None:
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:  # not yet in a group of its own
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        except PermissionError:
-            pass
-
-    def learn(modules: list[str]) -> None:
-        """Import what tasks imported on their own (heavy libraries their classes load on first use): spares
-        forked from now on have them already, instead of each task importing them again."""
-        for name in modules:
+    def on_import(self, message: Mapping[str, Any]) -> None:
+        """Import what tasks imported on their own (heavy libraries their classes load on first use), then offer
+        a spare that has them (the driver drops the older): spares forked from now on have them already, instead
+        of each task importing them again."""
+        for name in message["modules"]:
             if name not in sys.modules:
                 try:
                     importlib.import_module(name)
@@ -294,11 +232,117 @@ def serve(ctrl: socket.socket) -> None:
                     pass
         gc.collect()
         gc.freeze()
+        self.spare = self.fork_spare()
 
-    spare = 0
+    def on_assign(self, message: Mapping[str, Any]) -> None:
+        """The driver gave child ``pid`` a task: fork the next spare if it was the spare."""
+        if message["pid"] == self.spare:
+            self.spare = self.fork_spare()
+        self.reap()
 
-    def reap() -> None:
-        nonlocal spare
+    def on_kill(self, message: Mapping[str, Any]) -> None:
+        """Stop child ``pid`` (``SIGTERM`` when ``gentle``, else ``SIGKILL``), with what it started."""
+        if message["pid"] in self.children:
+            _signal_child(message["pid"], signal.SIGTERM if message.get("gentle") else signal.SIGKILL)
+
+    # -- serving ---------------------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Prepare, then serve the driver's messages until it closes the socket."""
+        setup = json.loads(self.ctrl.recv(MAX_PACKET))
+        try:
+            self.prepare(setup)
+        except BaseException as exc:
+            _send(
+                self.ctrl,
+                {"op": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+            )
+            return
+        # What is loaded now is shared by every child: keep the collector from walking it (and so copying its
+        # pages) in each of them.
+        gc.collect()
+        gc.freeze()
+        _send(self.ctrl, {"op": "ready", "pid": os.getpid()})
+        selector = self._listen()
+        self.spare = self.fork_spare()
+        try:
+            while True:
+                for key, _ in selector.select():
+                    if key.data == "wake":
+                        self._drain_wakeup()
+                        self.reap()
+                        continue
+                    data = self.ctrl.recv(MAX_PACKET)
+                    if not data:
+                        return
+                    message = json.loads(data)
+                    handler = self.handlers.get(message["op"])
+                    if handler is not None:
+                        handler(message)
+        except ConnectionError:  # the driver went away: nothing to report to
+            pass
+        finally:
+            for pid in self.children:
+                _signal_child(pid, signal.SIGKILL)
+
+    def _listen(self) -> selectors.BaseSelector:
+        """Watch the control socket, and children's exits (``SIGCHLD`` through a wakeup pipe)."""
+        self._saved_fds = (os.dup(1), os.dup(2))
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        self._wake = (wake_r, wake_w)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        selector = selectors.DefaultSelector()
+        selector.register(self.ctrl, selectors.EVENT_READ, "ctrl")
+        selector.register(wake_r, selectors.EVENT_READ, "wake")
+        self._selector = selector
+        return selector
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self._wake[0], 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def fork_spare(self) -> int:
+        """Fork a child that gets ready for a task (its own session, its signal handler) and waits for it on
+        its socket to the driver, then hand the driver that socket: starting a task is then one message."""
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            parent_end.close()
+            self._become_child(child_end)
+        child_end.close()
+        self.children.add(pid)
+        _send(self.ctrl, {"op": "spare", "pid": pid}, [parent_end.fileno()])
+        parent_end.close()
+        return pid
+
+    def _become_child(self, sock: socket.socket) -> None:
+        """In a forked spare: drop the zygote's part, wait for a task on ``sock``, run it, and leave."""
+        assert self._selector is not None
+        self._selector.close()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self._wake[0])
+        os.close(self._wake[1])
+        self.ctrl.close()
+        os.setsid()  # its own process group: cancelling it stops what it started too
+        signal.signal(signal.SIGTERM, _terminate)
+        had = set(sys.modules)
+        try:
+            data = sock.recv(MAX_PACKET)
+        except (OSError, KeyboardInterrupt):
+            data = b""
+        if not data:  # the driver or the zygote is closing
+            os._exit(0)
+        _run_child(sock, json.loads(data), self.run, self.prepared, self._saved_fds, had)
+
+    def reap(self) -> None:
+        """Report the exit of every child that has ended (``exit``), and fork a spare in place of one that died."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -306,47 +350,28 @@ def serve(ctrl: socket.socket) -> None:
                 return
             if pid == 0:
                 return
-            children.discard(pid)
-            _send(ctrl, {"op": "exit", "pid": pid, **_describe_status(status)})
-            if pid == spare:  # it died waiting (killed from outside), or ran a task before "assign" came
-                spare = fork_spare()
+            self.children.discard(pid)
+            _send(self.ctrl, {"op": "exit", "pid": pid, **_describe_status(status)})
+            if pid == self.spare:  # it died waiting (killed from outside), or ran a task before "assign" came
+                self.spare = self.fork_spare()
 
-    spare = fork_spare()
+
+def _signal_child(pid: int, sig: signal.Signals) -> None:
     try:
-        while True:
-            for key, _ in selector.select():
-                if key.data == "wake":
-                    try:
-                        while os.read(wake_r, 512):
-                            pass
-                    except BlockingIOError:
-                        pass
-                    reap()
-                    continue
-                data = ctrl.recv(MAX_PACKET)
-                if not data:
-                    return
-                message = json.loads(data)
-                if message["op"] == "import":  # then offer a spare that has them (the driver drops the older)
-                    learn(message["modules"])
-                    spare = fork_spare()
-                elif message["op"] == "assign":
-                    if message["pid"] == spare:
-                        spare = fork_spare()
-                    reap()
-                elif message["op"] == "kill" and message["pid"] in children:
-                    signal_child(message["pid"], signal.SIGTERM if message.get("gentle") else signal.SIGKILL)
-    except ConnectionError:  # the driver went away: nothing to report to
+        os.killpg(pid, sig)
+    except ProcessLookupError:  # not yet in a group of its own
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    except PermissionError:
         pass
-    finally:
-        for pid in children:
-            signal_child(pid, signal.SIGKILL)
 
 
 def main(argv: list[str]) -> None:
     ctrl = socket.socket(fileno=int(argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which decides
-    serve(ctrl)
+    Zygote(ctrl).serve()
     # Its children are gone: tearing the interpreter down (torch and all) would only keep the driver waiting.
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,0 +1,32 @@
+"""What an ``!artifact`` value is once fetched: a local path (a ``str``, so any class model can open it) that
+remembers the URI it came from, so a bundle the object is saved in can carry the file (:mod:`torchon.bundle.artifacts`
+fetches, carries and restores them; :mod:`torchon.config.dump` recognises them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Artifact"]
+
+
+class Artifact(str):
+    """A local path to an artifact's file or folder; :attr:`uri` is where it came from."""
+
+    uri: str
+
+    def __new__(cls, path: str | os.PathLike[str], uri: str | None = None) -> Artifact:
+        self = super().__new__(cls, os.fspath(path))
+        self.uri = uri if uri is not None else os.fspath(path)
+        return self
+
+    @property
+    def path(self) -> Path:
+        return Path(self)
+
+    def __repr__(self) -> str:
+        return f"Artifact({str(self)!r}, uri={self.uri!r})"
+
+    def __reduce__(self) -> Any:
+        return (Artifact, (str(self), self.uri))
