@@ -56,7 +56,7 @@ def test_unbuilt_arguments_are_passed_as_nodes(ext: Path) -> None:
 
 
 def test_a_value_tags_error_gets_the_tags_position(ext: Path) -> None:
-    from torchon.config.build import Builder
+    from torchon.config.build import TreeBuilder
     from torchon.config.nodes import TagNode as Node
 
     def refuse(value: object) -> object:
@@ -68,6 +68,6 @@ def test_a_value_tags_error_gets_the_tags_position(ext: Path) -> None:
 
     node.mark = Mark("c.yaml", 3, 7)
     with pytest.raises(ConfigError) as info:
-        Builder().build(node)
+        TreeBuilder().build(node)
     assert (info.value.mark, info.value.path) == (Mark("c.yaml", 3, 7), "a.b")
     assert str(info.value).startswith("c.yaml:3:7: error: no (at a.b)")

@@ -6,7 +6,7 @@ the mapping is kept until :func:`forget` is called, which installing an extensio
 
 from __future__ import annotations
 
-__all__ = ["distribution_of", "forget", "module_distributions", "remember"]
+__all__ = ["distribution_of", "forget", "installed_version", "module_distributions", "remember"]
 
 _mapping: dict[str, list[str]] | None = None
 _versions: dict[str, str | None] = {}  # distribution -> version (None: not installed), until forget()
@@ -39,14 +39,17 @@ def forget() -> None:
 def distribution_of(module: str) -> tuple[str, str] | None:
     """(distribution, version) that installed the top-level package of ``module``, if any."""
     for dist in module_distributions().get(module.split(".")[0], []):
-        found = _version(dist)
+        found = installed_version(dist)
         if found is not None:
             return dist, found
     return None
 
 
-def _version(dist: str) -> str | None:
-    """The installed version of ``dist`` (reading its metadata costs ~1 ms: kept until :func:`forget`)."""
+def installed_version(dist: str) -> str | None:
+    """The installed version of ``dist``, or None (reading its metadata costs ~1 ms: kept until :func:`forget`).
+
+    The one place torchon asks which version of a distribution is installed: bundles, locks and ``inspect``.
+    """
     if dist not in _versions:
         from importlib.metadata import PackageNotFoundError, version
 

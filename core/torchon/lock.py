@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 from torchon import __version__
 from torchon.atomic import write_json
 from torchon.config.errors import ConfigError, Mark
-from torchon.config.nodes import CList, CMap, TagNode
+from torchon.config.nodes import TagNode, walk
+from torchon.distributions import installed_version
 from torchon.errors import UserError
 from torchon.run_folder import RunFolder
 
@@ -56,20 +57,6 @@ class LockError(UserError):
     exit_code = 2
 
 
-def _walk(value: Any) -> Iterator[TagNode]:
-    if isinstance(value, TagNode):
-        yield value
-        children = value.kwargs.values() if value.form == "mapping" else value.args
-        for child in children:
-            yield from _walk(child)
-    elif isinstance(value, (CMap, dict)):
-        for child in value.values():
-            yield from _walk(child)
-    elif isinstance(value, (CList, list, tuple)):
-        for child in value:
-            yield from _walk(child)
-
-
 def _import_path(target: Any) -> str:
     """``module:qualname`` of a class, function or bound classmethod."""
     owner = getattr(target, "__self__", None)
@@ -86,7 +73,7 @@ def used_classes(root: TagNode, extensions: Mapping[str, Any] | None = None) -> 
     from torchon.distributions import distribution_of
 
     found: dict[str, dict[str, str]] = {}
-    for node in _walk(root):
+    for node in (n for n in walk(root) if isinstance(n, TagNode)):
         if node.target is None or node.label in found:
             continue
         target = _import_path(node.target)
@@ -217,19 +204,10 @@ class Lock:
                         f"extension {name}: {key} {now.get(key) or 'none'}, the lock has {entry[key]}"
                     )
         for dist, version in self.distributions.items():
-            installed = _installed_version(dist)
+            installed = installed_version(dist)
             if installed != version:
                 lines.append(f"{dist}: {installed or 'not installed'}, the lock has {version}")
         for dist, version in current.distributions.items():
             if dist not in self.distributions:
                 lines.append(f"{dist} {version}: the config uses it, the lock does not list it")
         return lines
-
-
-def _installed_version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None

@@ -294,16 +294,6 @@ class PluginManager:
         if messages:
             raise PluginConflictError("\n".join(messages))
 
-    def distribution_for_target(self, target: str) -> tuple[str, str] | None:
-        """The (distribution, version) of the plugin that registered ``target``, if any."""
-        for table in self.tables.values():
-            entry = table.by_target(target)
-            if entry is not None:
-                info = self.plugins.get(entry.plugin)
-                if info is not None:
-                    return info.distribution, info.version
-        return None
-
 
 def _import_plugin(value: str) -> Any:
     """An entry point's value: ``package.module`` or ``package.module:attribute``."""

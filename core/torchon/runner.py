@@ -18,6 +18,7 @@ from torchon.config import Built, Config, ConfigError, Mark, load_config
 from torchon.config.errors import did_you_mean
 from torchon.env import get_env, set_env
 from torchon.errors import RunFailed, UsageError, UserError, report_error
+from torchon.first_party import FIRST_PARTY, first_party
 from torchon.lock import Lock
 from torchon.run_folder import OutputError, RunFolder
 from torchon.session import running
@@ -121,10 +122,15 @@ def _check_executor(executor: str | None) -> None:
 
     known = get_manager().executors
     if executor not in known:
+        dist = first_party("executors", executor)
+        others = [
+            f"{d} adds {n}" for n, d in FIRST_PARTY["executors"].items() if n not in known and n != executor
+        ]
         raise UsageError(
             f"--executor {executor!r} is not registered{did_you_mean(executor, known.names())}; known executors: "
             f"{', '.join(known.names()) or 'none'}"
-            + ("" if "ray" in known else " (plugins add more: torchon-ray adds ray)")
+            + (f"; install {dist} (pip install {dist})" if dist else "")
+            + (f" (plugins add more: {', '.join(others)})" if others and not dist else "")
         )
 
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 from urllib.parse import unquote, urlparse
 
 from torchon.errors import UserError
+from torchon.first_party import first_party
 
 __all__ = ["LocalStorage", "Storage", "StorageError", "split_scheme", "storage_for"]
 
@@ -109,8 +110,10 @@ def storage_for(uri: str) -> Storage:
     entry = manager.storage.get(scheme)
     if entry is None:
         known = ", ".join(f"{s}://" for s in manager.storage.names())
+        dist = first_party("storage", scheme)
         raise StorageError(
-            f"{uri}: no storage backend for scheme {scheme!r} (known: {known}); install the plugin for it"
+            f"{uri}: no storage backend for scheme {scheme!r} (known: {known}); install "
+            + (f"{dist} (pip install {dist})" if dist else "the plugin for it")
         )
     backend: Storage = entry.load()()
     return backend

@@ -22,7 +22,8 @@ from torchon.bundle.chain import ChainError, SaverRef, find_saver
 from torchon.bundle.files import BundleError, BundleIntegrityError, ReadFolder
 from torchon.bundle.manifest import MANIFEST, node_label, read_manifest
 from torchon.config import ConfigError, load_config
-from torchon.config.nodes import CList, CMap, TagNode
+from torchon.config.nodes import TagNode, walk
+from torchon.distributions import installed_version
 from torchon.importing import TargetImportError, import_target
 from torchon.run_folder import RunFolder
 from torchon.storage import LocalStorage, split_scheme, storage_for
@@ -91,13 +92,10 @@ def verify(folder: Path, manifest: dict[str, Any], where: str, *, digests: bool 
 
 def _check_requirements(manifest: dict[str, Any], where: str) -> None:
     """Distributions the bundle needs that are not installed, named with the version to install."""
-    from importlib.metadata import PackageNotFoundError, version
-
     missing, mismatched = [], []
     for dist, wanted in manifest.get("requirements", {}).items():
-        try:
-            installed = version(dist)
-        except PackageNotFoundError:
+        installed = installed_version(dist)
+        if installed is None:
             missing.append(f"{dist}=={wanted}")
             continue
         if isinstance(wanted, str) and installed != wanted:
@@ -213,19 +211,6 @@ def _check_version(node: dict[str, Any], cls: type, where: str) -> int | None:
     return saved
 
 
-def _tag_nodes(value: Any, found: dict[str, TagNode]) -> None:
-    if isinstance(value, TagNode):
-        found.setdefault(value.path, value)
-        for child in (*value.args, *value.kwargs.values()):
-            _tag_nodes(child, found)
-    elif isinstance(value, CMap):
-        for child in value.values():
-            _tag_nodes(child, found)
-    elif isinstance(value, CList):
-        for child in value:
-            _tag_nodes(child, found)
-
-
 def _restore(
     obj: Any, node: dict[str, Any], refs: list[SaverRef], folder: Path, files: dict[str, Any], where: str
 ) -> None:
@@ -287,15 +272,17 @@ def load(
             config = load_config(f"{where}/config.yaml", text=config_text, untrusted=not trust, allow=allowed)
         except ConfigError as exc:
             raise BundleError(exc.format()) from exc
-        from torchon.config.build import Builder
+        from torchon.config.build import TreeBuilder
 
         nodes: dict[str, TagNode] = {}
-        _tag_nodes(config.root, nodes)
+        for node in walk(config.root):
+            if isinstance(node, TagNode):
+                nodes.setdefault(node.path, node)
         if path is not None and path not in nodes:
             raise BundleError(
                 f"{where}: no object at {path!r}; the bundle holds: {', '.join(sorted(p or '(top)' for p in nodes))}"
             )
-        builder = Builder()
+        builder = TreeBuilder()
         contexts = {ref.cls for _, _, refs in plans for ref in refs}
         # A part whose state an enclosing object saved (a layer inside a saved module) is built through it.
         start = path or ""

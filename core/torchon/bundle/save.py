@@ -25,7 +25,7 @@ from torchon.bundle.files import DIGEST, FileRecord, WriteFolder, digest_bytes
 from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST
 from torchon.bundle.publish import fsync_all, publish, staging_dir
 from torchon.config.dump import DumpError, dump_tree, emit_yaml
-from torchon.distributions import distribution_of
+from torchon.distributions import distribution_of, installed_version
 from torchon.errors import UserError
 from torchon.storage import LocalStorage, split_scheme, storage_for
 
@@ -216,8 +216,6 @@ def _declared(requirements: Iterable[str]) -> dict[str, str]:
     requirements = list(requirements)
     if not requirements:  # the usual case: importing packaging's parser costs ~60 ms, for nothing
         return {}
-    from importlib.metadata import PackageNotFoundError, version
-
     from packaging.requirements import InvalidRequirement, Requirement
 
     found: dict[str, str] = {}
@@ -226,10 +224,9 @@ def _declared(requirements: Iterable[str]) -> dict[str, str]:
             req = Requirement(text)
         except InvalidRequirement as exc:
             raise SaveError(f"requirement {text!r} is not a valid requirement: {exc}") from None
-        try:
-            have = version(req.name)
-        except PackageNotFoundError:
-            raise SaveError(f"requirement {text!r} is not installed here; install it, or drop it") from None
+        have = installed_version(req.name)
+        if have is None:
+            raise SaveError(f"requirement {text!r} is not installed here; install it, or drop it")
         if req.specifier and not req.specifier.contains(have, prereleases=True):
             raise SaveError(f"requirement {text!r} is not met: {req.name} {have} is installed")
         found[req.name] = have

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from torchon.cli.command import Command
+from torchon.distributions import installed_version
 
 __all__ = ["InspectCommand", "describe_bundle"]
 
@@ -20,15 +21,6 @@ def _size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
-
-
-def _installed(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def describe_bundle(manifest: dict[str, Any], uri: str) -> list[str]:
@@ -61,7 +53,7 @@ def describe_bundle(manifest: dict[str, Any], uri: str) -> list[str]:
     lines.append(f"  total {_size(total)} in {len(manifest['files'])} files")
     lines.append("requirements:")
     for dist, wanted in manifest.get("requirements", {}).items():
-        have = _installed(dist)
+        have = installed_version(dist)
         state = "ok" if have == wanted else ("NOT INSTALLED" if have is None else f"installed {have}")
         lines.append(f"  {dist}=={wanted}  ({state})")
     extensions = manifest.get("extensions", {})

@@ -50,9 +50,9 @@ class Config:
 
     def build(self) -> Built:
         """Build the objects. Errors raised while constructing them carry the position of their tag."""
-        from torchon.config.build import Builder
+        from torchon.config.build import TreeBuilder
 
-        builder = Builder(self)
+        builder = TreeBuilder(self)
         try:
             root = builder.build(self.root)
         except ConfigError as exc:

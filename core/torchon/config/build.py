@@ -17,7 +17,7 @@ from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
 from torchon.config.types import Unbuilt, type_hints
 from torchon.errors import ArgumentError
 
-__all__ = ["Builder", "Unbuilt"]
+__all__ = ["TreeBuilder", "Unbuilt"]
 
 
 def _unbuilt_parameters(target: Any) -> frozenset[str]:
@@ -45,7 +45,7 @@ def _unbuilt_parameters(target: Any) -> frozenset[str]:
 _unbuilt_cache: dict[Any, frozenset[str]] = {}
 
 
-class Builder:
+class TreeBuilder:
     """Builds a tree; :attr:`components` lists the components built, dependencies first."""
 
     def __init__(self, config: Any = None) -> None:

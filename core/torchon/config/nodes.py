@@ -8,11 +8,12 @@ line and lets a search expand variants before anything is built.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from torchon.config.errors import Mark
 
-__all__ = ["CList", "CMap", "Index", "LinkNode", "TagNode", "parse_link_path"]
+__all__ = ["CList", "CMap", "Index", "LinkNode", "TagNode", "children", "parse_link_path", "walk"]
 
 
 class CMap(dict):  # type: ignore[type-arg]
@@ -158,3 +159,29 @@ class LinkNode:
 
     def __repr__(self) -> str:
         return f"LinkNode(!@ {self.text} at {self.mark})"
+
+
+def children(value: Any) -> Iterator[Any]:
+    """The values directly inside a config value: a tag's arguments (positional, then keywords), a mapping's
+    values, a list's items; nothing for a plain value or a link."""
+    if isinstance(value, TagNode):
+        yield from value.args
+        yield from value.kwargs.values()
+    elif isinstance(value, dict):
+        yield from value.values()
+    elif isinstance(value, (list, tuple)):
+        yield from value
+
+
+def walk(value: Any) -> Iterator[Any]:
+    """``value`` and every value inside it, depth first, a node before what it holds; each object once (a YAML
+    alias or a shared node is not walked twice). The one tree walker configs, locks and bundles use."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        stack.extend(reversed(list(children(node))))

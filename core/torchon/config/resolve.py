@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from torchon._component import ComponentBase
 from torchon.config.errors import ConfigError, closest, did_you_mean
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
+from torchon.first_party import FIRST_PARTY
 from torchon.importing import TargetImportError, import_target
 
 if TYPE_CHECKING:
@@ -25,23 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["KNOWN_PLUGIN_TAGS", "Resolver"]
 
 # Tags and namespaces torchon's own plugins provide, so a missing plugin gets "install X" rather than "unknown".
-KNOWN_PLUGIN_TAGS: Mapping[str, str] = {
-    "Trainer": "torchon-torch",
-    "Evaluator": "torchon-torch",
-    "torch": "torchon-torch",
-    "Search": "torchon-search",
-    "Experiment": "torchon-search",
-    "grid": "torchon-search",
-    "g": "torchon-search",
-    "choice": "torchon-search",
-    "uniform": "torchon-search",
-    "loguniform": "torchon-search",
-    "randint": "torchon-search",
-    "Script": "torchon-script",
-    "Exporter": "torchon-export",
-    "Builder": "torchon-export",
-    "artifact": "torchon-export",
-}
+KNOWN_PLUGIN_TAGS: Mapping[str, str] = FIRST_PARTY["tags"]
 
 
 def _is_factory(cls: type, name: str) -> bool:

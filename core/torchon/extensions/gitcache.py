@@ -160,14 +160,6 @@ class RepoCache:
                 tags.append(line[len("refs/tags/") :])
         return sorted(branches), sorted(tags)
 
-    def default_branch(self) -> str | None:
-        import git
-
-        try:
-            return str(self._repo().git.symbolic_ref("--short", "HEAD"))
-        except git.GitCommandError:
-            return None
-
     def resolve(self, ref: str | None) -> str | None:
         """The commit SHA ``ref`` names (a branch, then a tag, then a commit), or None."""
         import git

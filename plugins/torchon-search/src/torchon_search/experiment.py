@@ -29,7 +29,7 @@ from typing import Any
 
 from torchon.component import Context, Runnable
 from torchon.config.errors import ConfigError, did_you_mean
-from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+from torchon.config.nodes import CList, CMap, LinkNode, TagNode, walk
 from torchon.config.types import Unbuilt
 from torchon.errors import RunFailed
 from torchon_search.options import check_options, check_runnable, owner_of
@@ -38,24 +38,8 @@ from torchon_search.space import find_dimensions
 __all__ = ["Experiment"]
 
 
-def _links(value: Any, seen: set[int] | None = None) -> list[LinkNode]:
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return []
-    seen.add(id(value))
-    if isinstance(value, LinkNode):
-        return [value]
-    out: list[LinkNode] = []
-    if isinstance(value, TagNode):
-        for child in [*value.args, *value.kwargs.values()]:
-            out += _links(child, seen)
-    elif isinstance(value, dict):
-        for child in value.values():
-            out += _links(child, seen)
-    elif isinstance(value, list):
-        for child in value:
-            out += _links(child, seen)
-    return out
+def _links(value: Any) -> list[LinkNode]:
+    return [node for node in walk(value) if isinstance(node, LinkNode)]
 
 
 def _anchor(link: LinkNode) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from torchon.component import Component, init_signature
-from torchon.config.build import Builder
+from torchon.config.build import TreeBuilder
 from torchon.config.errors import ConfigError
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
 from torchon_search.space import Dimension, search_kind
@@ -98,7 +98,7 @@ def navigate(obj: Any, path: tuple[Step, ...], chosen: Callable[[TagNode], int] 
     return obj
 
 
-class VariantBuilder(Builder):
+class VariantBuilder(TreeBuilder):
     """Builds a trial's tree with chosen values for its search nodes and loaded objects for upstream stages.
 
     :param chosen: ``id(search node) -> option index or number``.
