@@ -11,7 +11,9 @@ module level. Registration hooks are called once per process, when the plugins a
 implementation separately so that every name is attributed to the plugin that registered it. Two plugins
 registering the same name is an error naming both.
 
-Each hook is documented in ``docs/plugins.md``; a test fails when one is missing there.
+Each hook is documented in ``docs/plugins.md``; a test fails when one is missing there. The plugin manager derives
+its tables from these specs (a hook ``torchon_register_X(X: XRegistry)`` fills table ``X``), so adding a kind of
+registration is adding a spec here and its registry class in ``torchon.registry``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     )
 
 PROJECT = "torchon"
+REGISTRATION_PREFIX = "torchon_register_"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -23,18 +23,10 @@ from typing import Any
 import pluggy
 
 from torchon import hookspecs
+from torchon import registry as registry_module
 from torchon.entrypoints import entry_points
 from torchon.errors import UserError
-from torchon.registry import (
-    CommandRegistry,
-    Conflict,
-    ExecutorRegistry,
-    ResolverRegistry,
-    SaverRegistry,
-    StorageRegistry,
-    Table,
-    TagRegistry,
-)
+from torchon.registry import Conflict, Table, TagRegistry
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -58,7 +50,22 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "torchon.builtin.storage",
 )
 
-TABLES = ("tags", "namespaces", "savers", "storage", "resolvers", "executors", "commands")
+
+def _registration_hooks() -> dict[str, tuple[str, str]]:
+    """``hook name -> (table, registry class name)``, read from the specs in :mod:`torchon.hookspecs`."""
+    import inspect
+
+    hooks = {}
+    for name, spec in vars(hookspecs).items():
+        if name.startswith(hookspecs.REGISTRATION_PREFIX) and callable(spec):
+            (param,) = inspect.signature(spec).parameters.values()
+            hooks[name] = (param.name, str(param.annotation))
+    return hooks
+
+
+REGISTRATION_HOOKS = _registration_hooks()
+# ``namespaces`` is filled by the tags hook's registry (``tags.add_namespace``), beside ``tags``.
+TABLES = (*(table for table, _ in REGISTRATION_HOOKS.values()), "namespaces")
 
 
 class PluginConflictError(UserError, RuntimeError):
@@ -135,12 +142,17 @@ class PluginManager:
         self, *, autoload: bool = True, only: Sequence[str] = (), deny: Sequence[str] = ()
     ) -> None:
         """Load plugins from entry points; with ``only``, just those (entry-point, distribution or module name)."""
-        denied = set(deny)
+        for name in deny:  # pluggy refuses blocked names from now on, whoever registers them
+            self._pm.set_blocked(name)
         wanted = set(only)
         found: set[str] = set()
         if autoload or wanted:
             for ep in entry_points(ENTRY_POINT_GROUP):
-                if ep.name in self.plugins or ep.name in denied or ep.distribution in denied:
+                if (
+                    ep.name in self.plugins
+                    or self._pm.is_blocked(ep.name)
+                    or self._pm.is_blocked(ep.distribution)
+                ):
                     continue
                 if wanted:
                     hit = {ep.name, ep.distribution, ep.value} & wanted
@@ -188,6 +200,9 @@ class PluginManager:
             info.error = f'Error importing plugin "{name}": {type(exc).__name__}: {exc}'
             info.seconds = time.perf_counter() - start
             return info
+        if self._pm.is_blocked(name):
+            info.error = f'Plugin "{name}" is denied (-p no:{name} or {DENY_ENV})'
+            return info
         try:
             self._pm.register(obj, name=name)
             self._pm.check_pending()
@@ -211,25 +226,23 @@ class PluginManager:
         if self._pm.has_plugin(name):
             self._pm.unregister(name=name)
 
+    def _registry(self, table: str, class_name: str) -> Any:
+        cls = getattr(registry_module, class_name)
+        if cls is TagRegistry:
+            return TagRegistry(self.tables["tags"], self.tables["namespaces"])
+        return cls(self.tables[table])
+
     def _run_registrations(self, name: str, info: PluginInfo) -> None:
-        """Call each registration hook of one plugin, attributing every name it adds to that plugin."""
-        t = self.tables
-        registries: dict[str, tuple[str, Any]] = {
-            "torchon_register_tags": ("tags", TagRegistry(t["tags"], t["namespaces"])),
-            "torchon_register_savers": ("savers", SaverRegistry(t["savers"])),
-            "torchon_register_storage": ("storage", StorageRegistry(t["storage"])),
-            "torchon_register_resolvers": ("resolvers", ResolverRegistry(t["resolvers"])),
-            "torchon_register_executors": ("executors", ExecutorRegistry(t["executors"])),
-            "torchon_register_commands": ("commands", CommandRegistry(t["commands"])),
-        }
-        for hook_name, (_, registry) in registries.items():
+        """Call each registration hook of one plugin, through pluggy, with registries that attribute every name
+        it adds to that plugin."""
+        plugin = self._pm.get_plugin(name)
+        others = [p for p in self._pm.get_plugins() if p is not plugin]
+        for hook_name, (table, class_name) in REGISTRATION_HOOKS.items():
+            registry = self._registry(table, class_name)
             registry.plugin = name
-            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                if impl.plugin_name != name:
-                    continue
-                impl.function(*[registry for _ in impl.argnames])
+            self._pm.subset_hook_caller(hook_name, remove_plugins=others)(**{table: registry})
         for table_name in TABLES:
-            names = [e.name for e in t[table_name].by_plugin(name)]
+            names = [e.name for e in self.tables[table_name].by_plugin(name)]
             if names:
                 info.registered[table_name] = names
 
