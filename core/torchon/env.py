@@ -32,9 +32,8 @@ class Environment:
     :ivar config_path: the config file being run, so components can resolve paths relative to it.
     :ivar hosts: the hosts taking part (this host alone unless an executor says otherwise).
     :ivar debug: show tracebacks and debug logs.
-    :ivar executor: the executor the command line named (``torchon run --executor NAME``); searches and
-        experiments use it in place of the ``executor:`` their config gives.
-    :ivar extra: fields plugins add (resources of a trial, executor settings).
+    :ivar extra: fields plugins add: what their command-line options put in force (``executor`` for
+        ``torchon run --executor NAME``, from torchon-search), a trial's resources.
     """
 
     extensions: Mapping[str, str] = field(default_factory=dict)
@@ -44,7 +43,6 @@ class Environment:
     config_path: str | None = None
     hosts: tuple[str, ...] = field(default_factory=_this_host)
     debug: bool = False
-    executor: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def replace(self, **fields: Any) -> Environment:

@@ -11,6 +11,9 @@ module level. Registration hooks are called once per process, when the plugins a
 implementation separately so that every name is attributed to the plugin that registered it. Two plugins
 registering the same name is an error naming both.
 
+Two hooks are not registrations: :func:`torchon_add_options` and :func:`torchon_apply_options` let a plugin add
+options to a command of someone else's (torchon-search adds ``--executor`` to ``torchon run``).
+
 Each hook is documented in ``docs/plugins.md``; a test fails when one is missing there. The plugin manager derives
 its tables from these specs (a hook ``torchon_register_X(X: XRegistry)`` fills table ``X``), so adding a kind of
 registration is adding a spec here and its registry class in ``torchon.registry``.
@@ -18,11 +21,14 @@ registration is adding a spec here and its registry class in ``torchon.registry`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from torchon.registry import (
         CommandRegistry,
         ExecutorRegistry,
@@ -41,6 +47,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 __all__ = [
     "hookimpl",
     "hookspec",
+    "torchon_add_options",
+    "torchon_apply_options",
     "torchon_register_commands",
     "torchon_register_executors",
     "torchon_register_resolvers",
@@ -160,4 +168,40 @@ def torchon_register_commands(commands: CommandRegistry) -> None:
     :return: ignored.
 
     Called once when plugins load.
+    """
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Command-line options of other commands
+# -------------------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def torchon_add_options(command: str, parser: argparse.ArgumentParser) -> None:
+    """Add options to ``torchon COMMAND`` (the command's own options are already there).
+
+    torchon-search adds ``--executor NAME`` to ``run``. Keep the names distinct from the command's and other
+    plugins' (argparse refuses a clash).
+
+    :param command: the command being set up (``run``, ``serve``, ...).
+    :param parser: its ``argparse`` parser.
+    :return: ignored.
+
+    Called when the command line is parsed, for the command being run only.
+    """
+
+
+@hookspec
+def torchon_apply_options(command: str, args: argparse.Namespace) -> Mapping[str, Any] | None:
+    """Check the options this plugin added and say what they put in force, before the command does anything.
+
+    For ``run``, the mapping returned joins the run's environment (``torchon.get_env().extra``) and its
+    ``run.json``: ``{"executor": "ray"}``. Raise a ``torchon.errors.UsageError`` for a value that cannot be
+    (exit status 2, nothing written).
+
+    :param command: the command being run.
+    :param args: the parsed command line.
+    :return: what to put in force, or None.
+
+    Called once per command, after parsing, by the commands that take plugins' options.
     """

@@ -246,6 +246,19 @@ class PluginManager:
             if names:
                 info.registered[table_name] = names
 
+    # -- options other plugins add to commands ---------------------------------------------------------------
+
+    def add_options(self, command: str, parser: Any) -> None:
+        """Let plugins add options to ``command``'s parser (``torchon_add_options``)."""
+        self._pm.hook.torchon_add_options(command=command, parser=parser)
+
+    def apply_options(self, command: str, args: Any) -> dict[str, Any]:
+        """What plugins' options put in force for ``command`` (``torchon_apply_options``), merged."""
+        merged: dict[str, Any] = {}
+        for result in reversed(self._pm.hook.torchon_apply_options(command=command, args=args)):
+            merged.update(result or {})
+        return merged
+
     # -- queries --------------------------------------------------------------------------------------------
 
     @property

@@ -9,16 +9,15 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torchon import __version__, metrics
 from torchon._component import Context
 from torchon.config import Built, Config, ConfigError, Mark, load_config
-from torchon.config.errors import did_you_mean
 from torchon.env import get_env, set_env
-from torchon.errors import RunFailed, UsageError, UserError, report_error
-from torchon.first_party import FIRST_PARTY, first_party
+from torchon.errors import RunFailed, UserError, report_error
 from torchon.lock import Lock
 from torchon.run_folder import OutputError, RunFolder
 from torchon.session import running
@@ -115,42 +114,25 @@ def _check_lock(lock: Lock, current: Lock, config: Config) -> None:
         )
 
 
-def _check_executor(executor: str | None) -> None:
-    if executor is None:
-        return
-    from torchon.plugins import get_manager
-
-    known = get_manager().executors
-    if executor not in known:
-        dist = first_party("executors", executor)
-        others = [
-            f"{d} adds {n}" for n, d in FIRST_PARTY["executors"].items() if n not in known and n != executor
-        ]
-        raise UsageError(
-            f"--executor {executor!r} is not registered{did_you_mean(executor, known.names())}; known executors: "
-            f"{', '.join(known.names()) or 'none'}"
-            + (f"; install {dist} (pip install {dist})" if dist else "")
-            + (f" (plugins add more: {', '.join(others)})" if others and not dist else "")
-        )
-
-
 def _prepare(
-    config_path: str | Path, install: bool, locked: str | Path | None, executor: str | None
+    config_path: str | Path, install: bool, locked: str | Path | None, options: Mapping[str, Any]
 ) -> tuple[Config, Lock, Built]:
     """Load, check against the lock, put the config's environment in force, build: nothing written yet."""
-    _check_executor(executor)
     lock = Lock.read(locked) if locked is not None else None
     config = load_config(config_path, install=install, locked=lock)
     run_lock = Lock.from_config(config)
     if lock is not None:
         _check_lock(lock, run_lock, config)
     env = config.environment(get_env())
-    set_env(env.replace(config_path=str(Path(config_path).resolve()), executor=executor or env.executor))
+    set_env(env.replace(config_path=str(Path(config_path).resolve()), extra={**env.extra, **options}))
     return config, run_lock, _build(config)
 
 
-def _record(config_path: str | Path, folder: RunFolder, config: Config, resume: bool) -> dict[str, Any]:
+def _record(
+    config_path: str | Path, folder: RunFolder, config: Config, resume: bool, options: Mapping[str, Any]
+) -> dict[str, Any]:
     return {
+        **options,  # what plugins' command-line options put in force (``--executor``)
         "config": str(config_path),
         "output": str(folder.path),
         "torchon": __version__,
@@ -159,7 +141,6 @@ def _record(config_path: str | Path, folder: RunFolder, config: Config, resume: 
         "plugins": _plugin_record(),
         "extensions": {r.name: r.to_dict() for r in config.resolved},
         "resume": resume,
-        "executor": get_env().executor,
         "started": _dt.datetime.now(_dt.UTC).isoformat(),
         "status": "running",
     }
@@ -174,25 +155,27 @@ def run_config(
     debug: bool = False,
     install_extensions: bool = False,
     locked: str | Path | None = None,
-    executor: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> int:
     """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config).
 
     ``install_extensions`` lets git and PyPI extensions be installed; ``locked`` is a lock file whose extensions
-    are installed exactly, and whose distributions must be the installed ones. ``executor`` names the executor
-    that runs the trials of searches and experiments, in place of their config's. A config that cannot be loaded
+    are installed exactly, and whose distributions must be the installed ones. ``options`` is what plugins'
+    command-line options put in force (:meth:`PluginManager.apply_options`): it joins the environment's ``extra``
+    and ``run.json``. A config that cannot be loaded
     or built writes nothing, so fixing it and running again needs no --force.
     """
     previous = get_env()
     try:
-        config, run_lock, built = _prepare(config_path, install_extensions, locked, executor)
+        options = dict(options or {})
+        config, run_lock, built = _prepare(config_path, install_extensions, locked, options)
         folder = RunFolder.choose(config_path, output, resume=resume, force=force)
         set_env(
             get_env().replace(
                 output_dir=str(folder.path.resolve()), debug=debug or config.debug or previous.debug
             )
         )
-        return _execute(config_path, config, run_lock, built, folder, resume)
+        return _execute(config_path, config, run_lock, built, folder, resume, options)
     except UserError as exc:  # before the run started: nothing was written
         return report_error(exc, debug=debug or previous.debug)
     finally:
@@ -200,14 +183,20 @@ def run_config(
 
 
 def _execute(
-    config_path: str | Path, config: Config, run_lock: Lock, built: Built, folder: RunFolder, resume: bool
+    config_path: str | Path,
+    config: Config,
+    run_lock: Lock,
+    built: Built,
+    folder: RunFolder,
+    resume: bool,
+    options: Mapping[str, Any],
 ) -> int:
     """Write the run's folder, set up, run and tear down ``built`` there; the exit status."""
     env = get_env()
     handlers = _configure_logging(folder.file(RunFolder.LOG), env.debug)
     folder.write_config(config.text)
     run_lock.write(folder.file(RunFolder.LOCK))
-    record = _record(config_path, folder, config, resume)
+    record = _record(config_path, folder, config, resume, options)
     folder.write_record(record)
     metrics.start_recording(folder.file(RunFolder.METRICS))
     started = time.perf_counter()

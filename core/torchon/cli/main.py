@@ -98,6 +98,7 @@ def build_parser(manager: object, chosen: str | None) -> tuple[argparse.Argument
         if entry.name == chosen:
             command = entry.load()()
             command.configure(sp)
+            manager.add_options(entry.name, sp)
     return parser, command
 
 

@@ -32,12 +32,6 @@ class RunCommand(Command):
             "cache at the resolved commit; PyPI: with pip), into this Python environment",
         )
         parser.add_argument(
-            "--executor",
-            metavar="NAME",
-            help="run the trials of searches and experiments with executor NAME (local, or one a plugin adds, such "
-            "as ray), whatever executor: the config gives",
-        )
-        parser.add_argument(
             "--locked",
             metavar="LOCKFILE",
             help="install the extensions exactly as LOCKFILE (a torchon.lock a run wrote) records them: git at "
@@ -45,6 +39,7 @@ class RunCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        from torchon.plugins import get_manager
         from torchon.runner import run_config
 
         return run_config(
@@ -55,5 +50,5 @@ class RunCommand(Command):
             debug=bool(getattr(args, "debug", False)),
             install_extensions=args.install_extensions,
             locked=args.locked,
-            executor=args.executor,
+            options=get_manager().apply_options("run", args),
         )

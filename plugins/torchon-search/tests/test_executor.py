@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from torchon.executor import Task, TaskEvent, WorkerSpec
+from torchon_search.executor import Task, TaskEvent, WorkerSpec
 from torchon_search.local import LocalExecutor
 
 WORKER = """
@@ -113,7 +113,7 @@ def test_cpus_limit_concurrency(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_cannot_prepare_says_why(tmp_path: Path) -> None:
-    from torchon.executor import ExecutorError
+    from torchon_search.executor import ExecutorError
 
     spec = WorkerSpec("no_such_module:prepare", "no_such_module:run")
     with pytest.raises(ExecutorError, match=r"could not prepare: .*no_such_module"):

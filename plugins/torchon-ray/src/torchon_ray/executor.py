@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchon.executor import Executor, ExecutorError, Task, TaskEvent, WorkerSpec
 from torchon_ray.connect import Capacity, capacity, connect
+from torchon_search.executor import Executor, ExecutorError, Task, TaskEvent, WorkerSpec
 
 __all__ = ["RayExecutor"]
 

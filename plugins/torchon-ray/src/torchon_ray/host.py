@@ -44,7 +44,7 @@ def rebase(value: Any, old: str, new: str) -> Any:
 class TaskHost:
     """Runs trials of one resource shape on one node (wrapped with ``ray.remote`` by the executor).
 
-    :param setup: the :class:`torchon.executor.WorkerSpec` as a dict.
+    :param setup: the :class:`torchon_search.executor.WorkerSpec` as a dict.
     :param resources: the trial's resources (``cpus``, ``gpus``, ``memory_mb``), which this actor holds.
     :param driver_cwd: the driver's working folder, for :func:`rebase`.
     :param hosts: the hosts taking part, for ``torchon.get_env().hosts`` in trials.
@@ -57,7 +57,7 @@ class TaskHost:
 
         import ray
 
-        from torchon.executor import WorkerSpec
+        from torchon_search.executor import WorkerSpec
         from torchon_search.local import LocalExecutor
 
         if os.path.isdir(driver_cwd):  # the driver's node, or a shared folder: its relative paths hold here
@@ -97,7 +97,7 @@ class TaskHost:
         return self.where
 
     def submit(self, task: Mapping[str, Any]) -> None:
-        from torchon.executor import Task
+        from torchon_search.executor import Task
 
         with self._lock:
             if task["id"] in self._cancelled:  # a cancel overtook it (threaded actors do not keep call order)

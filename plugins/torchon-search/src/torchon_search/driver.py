@@ -22,7 +22,7 @@ from typing import Any
 
 from torchon import session
 from torchon.errors import RunFailed
-from torchon.executor import Executor, Task, TaskEvent, WorkerSpec
+from torchon_search.executor import Executor, Task, TaskEvent, WorkerSpec
 from torchon_search.options import PRUNERS, SearchOptions
 from torchon_search.records import FINISHED, TrialRecord, better, first_error, rank, read_resume, write_csv
 from torchon_search.space import Dimension, describe, grid_points, suggest

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torchon.distributions import module_distributions
-from torchon.executor import Executor, ExecutorError, Task, TaskEvent, WorkerSpec
+from torchon_search.executor import Executor, ExecutorError, Task, TaskEvent, WorkerSpec
 from torchon_search.zygote import MAX_PACKET
 
 __all__ = ["LocalExecutor"]

@@ -182,9 +182,9 @@ def check_options(
     from torchon.env import get_env
     from torchon.plugins import get_manager
 
-    chosen = (
-        get_env().executor
-    )  # `torchon run --executor NAME` (checked to be registered) wins over the config
+    chosen = get_env().extra.get(
+        "executor"
+    )  # `torchon run --executor NAME` (checked already) wins over the config
     if chosen is not None:
         opts.executor = chosen
     executors = get_manager().executors

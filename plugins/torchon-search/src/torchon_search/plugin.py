@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
 from torchon.hookspecs import hookimpl
 from torchon.registry import ExecutorRegistry, TagRegistry
 
@@ -22,3 +26,40 @@ def torchon_register_tags(tags: TagRegistry) -> None:
 @hookimpl
 def torchon_register_executors(executors: ExecutorRegistry) -> None:
     executors.add("local", "torchon_search.local:LocalExecutor", help="trials in local worker processes")
+
+
+@hookimpl
+def torchon_add_options(command: str, parser: argparse.ArgumentParser) -> None:
+    if command == "run":
+        parser.add_argument(
+            "--executor",
+            metavar="NAME",
+            help="run the trials of searches and experiments with executor NAME (local, or one a plugin adds, such "
+            "as ray), whatever executor: the config gives",
+        )
+
+
+@hookimpl
+def torchon_apply_options(command: str, args: argparse.Namespace) -> Mapping[str, Any] | None:
+    """``--executor NAME`` must name a registered executor; it then goes into the run's environment."""
+    executor = getattr(args, "executor", None) if command == "run" else None
+    if executor is None:
+        return None
+    from torchon.config.errors import did_you_mean
+    from torchon.errors import UsageError
+    from torchon.first_party import FIRST_PARTY, first_party
+    from torchon.plugins import get_manager
+
+    known = get_manager().executors
+    if executor not in known:
+        dist = first_party("executors", executor)
+        others = [
+            f"{d} adds {n}" for n, d in FIRST_PARTY["executors"].items() if n not in known and n != executor
+        ]
+        raise UsageError(
+            f"--executor {executor!r} is not registered{did_you_mean(executor, known.names())}; known executors: "
+            f"{', '.join(known.names()) or 'none'}"
+            + (f"; install {dist} (pip install {dist})" if dist else "")
+            + (f" (plugins add more: {', '.join(others)})" if others and not dist else "")
+        )
+    return {"executor": executor}

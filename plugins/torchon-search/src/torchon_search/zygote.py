@@ -47,7 +47,7 @@ def _send(sock: socket.socket, message: Mapping[str, Any], fds: list[int] | None
 
 
 class ChildChannel:
-    """A task's end of its link to the driver (see :class:`torchon.executor.Channel`).
+    """A task's end of its link to the driver (see :class:`torchon_search.executor.Channel`).
 
     Before a message, it says which modules the task has imported since the last one that the zygote did not
     have (``had``): the zygote imports them for later tasks while this one goes on.
