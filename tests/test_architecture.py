@@ -214,3 +214,22 @@ def test_the_kernel_keeps_the_layers_docs_architecture_draws() -> None:
         if target in layers and layers[target] > layers[module]
     ]
     assert not upward, "imports that go up a layer:\n" + "\n".join(upward)
+
+
+def test_plugins_import_the_kernel_only_through_its_faces() -> None:
+    """A plugin's code imports ``torchon`` (the users' face) or ``torchon.api`` (the plugins' face), nothing deeper,
+    so the kernel's modules can move without breaking a plugin. (Plugins' tests may reach further in.)"""
+    faces = {"torchon", "torchon.api"}
+    violations = []
+    for module, file in ALL.items():
+        if module.split(".")[0] == "torchon":
+            continue
+        for target, name, line in _imports(module, file):
+            kernel = target == "torchon" or target.startswith("torchon.")
+            if kernel and target not in faces and not (target == "torchon" and name is None):
+                violations.append(f"{file.relative_to(REPO)}:{line}: {module} imports {target}")
+            if target == "torchon" and name is not None and f"torchon.{name}" in ALL and name not in ("api",):
+                violations.append(
+                    f"{file.relative_to(REPO)}:{line}: {module} imports the module torchon.{name}"
+                )
+    assert not violations, "\n".join(violations)

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torchon
-from torchon.component import Runnable
-from torchon.errors import RunFailed
+from torchon.api import RunFailed, Runnable
 
 __all__ = ["Builder", "Exporter", "destination_uri"]
 
@@ -50,7 +49,7 @@ def destination_uri(storage: str | None, destination: str) -> str:
 
 
 def _local(destination: str) -> Path:
-    from torchon.storage import LocalStorage
+    from torchon.api import LocalStorage
 
     return LocalStorage.local_path(destination).absolute()
 
@@ -80,8 +79,7 @@ class Exporter(Runnable):
         destination_uri(storage, destination)  # fail while the config is built, with its location
 
     def run(self) -> None:
-        from torchon.bundle import BundleError, SaveError
-        from torchon.storage import StorageError
+        from torchon.api import BundleError, SaveError, StorageError
 
         uri = destination_uri(self.storage, self.destination)
         try:

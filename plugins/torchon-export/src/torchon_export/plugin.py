@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import CommandRegistry, TagRegistry
+from torchon.api import CommandRegistry, TagRegistry, hookimpl
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from torchon.cli.command import Command
+from torchon.api import Command
 
 __all__ = ["ServeCommand"]
 

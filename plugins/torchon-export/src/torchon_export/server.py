@@ -182,9 +182,7 @@ def load_for_serving(uri: str, *, trust: bool = False, allow: Sequence[str] = ()
     are read from there.
     """
     import torchon
-    from torchon.bundle.load import local_bundle
-    from torchon.bundle.manifest import read_manifest
-    from torchon.storage import split_scheme
+    from torchon.api import local_bundle, read_manifest, split_scheme
 
     remote = split_scheme(uri)[0] != "file"
     scratch = Path(tempfile.mkdtemp(prefix="torchon-serve-")) if remote else None

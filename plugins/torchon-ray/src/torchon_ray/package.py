@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torchon.config import Config
+from torchon.api import Config
 
 __all__ = ["Package", "build_package"]
 
@@ -40,8 +40,7 @@ class Package:
 
 def _header_marks(config: Config) -> tuple[dict[str, Any], dict[str, Any]]:
     """Where each extension spec and resource path is written in the header: name -> Mark."""
-    from torchon.config.nodes import CMap, TagNode
-    from torchon.config.yaml_loader import parse_documents
+    from torchon.api import CMap, TagNode, parse_documents
 
     docs = [d for d in parse_documents(config.text, config.filename) if d is not None]
     if len(docs) < 2:

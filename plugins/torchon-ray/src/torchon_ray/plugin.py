@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import CommandRegistry, ExecutorRegistry
+from torchon.api import CommandRegistry, ExecutorRegistry, hookimpl
 
 
 @hookimpl

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from torchon.cli.command import Command
+from torchon.api import Command
 
 __all__ = ["SubmitCommand"]
 
@@ -99,7 +99,7 @@ def submission_id(config: str, digest: str) -> str:
 def _submit(args: argparse.Namespace, cluster: object) -> int:
     import time
 
-    from torchon.config import ConfigError, load_config
+    from torchon.api import ConfigError, load_config
     from torchon_ray.cluster import Cluster
     from torchon_ray.jobs import Jobs
     from torchon_ray.package import build_package

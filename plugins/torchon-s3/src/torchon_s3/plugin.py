@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import StorageRegistry
+from torchon.api import StorageRegistry, hookimpl
 
 
 @hookimpl

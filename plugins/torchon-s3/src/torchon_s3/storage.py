@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from torchon.storage import Storage, StorageError, split_scheme
+from torchon.api import Storage, StorageError, split_scheme
 
 __all__ = ["S3Settings", "S3Storage", "S3StorageError", "parse_uri"]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import TagRegistry
+from torchon.api import TagRegistry, hookimpl
 
 
 @hookimpl

@@ -21,10 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from torchon.component import Context, Runnable
-from torchon.env import get_env
-from torchon.errors import RunFailed
-from torchon.metrics import METRICS_FD_ENV
+from torchon.api import METRICS_FD_ENV, Context, RunFailed, Runnable, get_env
 
 __all__ = ["Script", "command_line"]
 

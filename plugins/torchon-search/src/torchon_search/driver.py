@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torchon import session
-from torchon.errors import RunFailed
+from torchon.api import RunFailed, session
 from torchon_search.executor import Executor, Task, TaskEvent, WorkerSpec
 from torchon_search.options import PRUNERS, SearchOptions
 from torchon_search.records import FINISHED, TrialRecord, better, first_error, rank, read_resume, write_csv
@@ -164,7 +163,7 @@ class Driver:
         )
 
     def _start_executor(self) -> Executor:
-        from torchon.plugins import get_manager
+        from torchon.api import get_manager
 
         entry = get_manager().executors.get(self.executor_name)
         if entry is None:

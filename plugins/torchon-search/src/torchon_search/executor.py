@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from torchon.errors import TorchonError
+from torchon.api import TorchonError
 
 __all__ = ["Channel", "Executor", "ExecutorError", "Task", "TaskEvent", "WorkerSpec"]
 

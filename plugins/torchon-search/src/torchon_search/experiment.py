@@ -27,11 +27,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torchon.component import Context, Runnable
-from torchon.config.errors import ConfigError, did_you_mean
-from torchon.config.nodes import CList, CMap, LinkNode, TagNode, walk
-from torchon.config.types import Unbuilt
-from torchon.errors import RunFailed
+from torchon.api import (
+    CList,
+    CMap,
+    ConfigError,
+    Context,
+    LinkNode,
+    RunFailed,
+    Runnable,
+    TagNode,
+    Unbuilt,
+    did_you_mean,
+    walk,
+)
 from torchon_search.options import check_options, check_runnable, owner_of
 from torchon_search.space import find_dimensions
 
@@ -171,7 +179,7 @@ class Experiment(Runnable):
         self._output = context.output_dir
 
     def run(self) -> None:
-        from torchon.env import get_env
+        from torchon.api import get_env
         from torchon_search.driver import Driver, StageSpec
         from torchon_search.live import Display
         from torchon_search.records import write_csv

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from torchon.distributions import module_distributions
+from torchon.api import module_distributions
 from torchon_search.executor import Executor, ExecutorError, Task, TaskEvent, WorkerSpec
 from torchon_search.zygote import MAX_PACKET
 

@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from torchon.config.errors import ConfigError, Mark, did_you_mean
-from torchon.config.nodes import CMap, TagNode
+from torchon.api import CMap, ConfigError, Mark, TagNode, did_you_mean
 from torchon_search.space import Dimension
 
 __all__ = [
@@ -179,8 +178,7 @@ def check_options(
             )
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise fail("resources", f"resource {key} must be a number, 0 or more", f"write {key}: 1")
-    from torchon.env import get_env
-    from torchon.plugins import get_manager
+    from torchon.api import get_env, get_manager
 
     chosen = get_env().extra.get(
         "executor"
@@ -223,7 +221,7 @@ def _check_pruner(pruner: Any, fail: Any) -> None:
 
 def check_runnable(node: Any, label: str, needs_step: bool, what: str = "trial") -> None:
     """The node must build a runnable; a searchable one (with ``step()``) when a pruner is to stop it."""
-    from torchon.component import Runnable
+    from torchon.api import Runnable
 
     if not isinstance(node, TagNode) or node.kind != "component":
         raise ConfigError(

@@ -6,8 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import ExecutorRegistry, TagRegistry
+from torchon.api import ExecutorRegistry, TagRegistry, hookimpl
 
 _SPACE = "torchon_search.space"
 
@@ -45,10 +44,7 @@ def torchon_apply_options(command: str, args: argparse.Namespace) -> Mapping[str
     executor = getattr(args, "executor", None) if command == "run" else None
     if executor is None:
         return None
-    from torchon.config.errors import did_you_mean
-    from torchon.errors import UsageError
-    from torchon.first_party import FIRST_PARTY, first_party
-    from torchon.plugins import get_manager
+    from torchon.api import FIRST_PARTY, UsageError, did_you_mean, first_party, get_manager
 
     known = get_manager().executors
     if executor not in known:

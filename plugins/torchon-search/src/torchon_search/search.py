@@ -25,9 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torchon.component import Context, Runnable
-from torchon.config.types import Unbuilt
-from torchon.errors import RunFailed
+from torchon.api import Context, RunFailed, Runnable, Unbuilt
 from torchon_search.options import check_options, check_runnable, owner_of
 from torchon_search.space import find_dimensions
 
@@ -66,7 +64,7 @@ class Search(Runnable):
         self._output = context.output_dir
 
     def run(self) -> None:
-        from torchon.env import get_env
+        from torchon.api import get_env
         from torchon_search.driver import Driver, StageSpec
         from torchon_search.live import Display
         from torchon_search.records import write_csv

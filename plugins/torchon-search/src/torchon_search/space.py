@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchon.config.errors import ConfigError, Mark
-from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+from torchon.api import CList, CMap, ConfigError, LinkNode, Mark, TagNode
 
 __all__ = [
     "KINDS",
@@ -173,11 +172,11 @@ def _check_hint(dim: Dimension, owner: TagNode | None, key: Any) -> None:
     """Each option (or the range's type) against the type hint of the argument the tag is written for."""
     if owner is None or owner.kind != "component":
         return
-    from torchon.config.types import check_value, describe_type, type_hints
+    from torchon.api import check_value, describe_type, type_hints
 
     name = key
     if isinstance(key, int):
-        from torchon.component import init_signature
+        from torchon.api import init_signature
 
         try:
             params = [p.name for p in init_signature(owner.target).parameters.values()]

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torchon.component import Component
+from torchon.api import Component
 
 __all__ = ["WarmUp", "prepare", "run_trial"]
 
@@ -56,7 +56,7 @@ def prepare(args: Mapping[str, Any]) -> dict[str, Any]:
     """Load the config (as the driver ran it) and index what trials need from it."""
     import importlib
 
-    from torchon.config import load_config
+    from torchon.api import load_config
 
     # imported here, once, rather than in every forked trial
     for module in ("torchon.bundle.load", "torchon.bundle.save", "torchon.metrics", "torchon_search.variant"):
@@ -64,7 +64,7 @@ def prepare(args: Mapping[str, Any]) -> dict[str, Any]:
     # A bundle's manifest names the distribution of every class in it, found from every installed distribution's
     # file list (~100 ms to read): read here, once (the local executor hands over the driver's), so that every
     # forked trial inherits it instead of reading them again when it saves.
-    from torchon.distributions import module_distributions
+    from torchon.api import module_distributions
 
     module_distributions()
     _warm_up_saving()
@@ -86,7 +86,7 @@ def prepare(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def _components(obj: Any) -> list[Any]:
     """The components of a built tree, dependencies first (what ``setup`` is called on)."""
-    from torchon.component import Component
+    from torchon.api import Component
 
     out: list[Any] = []
     seen: set[int] = set()
@@ -112,7 +112,7 @@ def _components(obj: Any) -> list[Any]:
 
 def _build(prepared: dict[str, Any], payload: Mapping[str, Any]) -> Any:
     import torchon
-    from torchon.bundle.load import load
+    from torchon.api import load
     from torchon_search.variant import VariantBuilder
 
     stage = prepared["stages"][payload["stage"]]
@@ -149,9 +149,8 @@ def _checkpoint(obj: Any, folder: Path, step: int) -> None:
 
 def run_trial(prepared: dict[str, Any], payload: Mapping[str, Any], channel: Any) -> None:
     import torchon
-    from torchon import metrics as metrics_module
-    from torchon.component import Context, Runnable
-    from torchon.env import get_env, set_env
+    from torchon.api import Context, Runnable, get_env, session, set_env
+    from torchon.api import metrics as metrics_module
 
     folder = Path(payload["dir"])
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,52 +160,45 @@ def run_trial(prepared: dict[str, Any], payload: Mapping[str, Any], channel: Any
     obj, resumed = _build(prepared, payload)
     step = int(payload.get("start_step", 0))
     components = _components(obj)
-    ready: list[Any] = []
     sync = bool(payload.get("sync"))
     every = int(payload.get("checkpoint_every") or 0)
     pruned = False
+    context = Context(env=env, output_dir=folder, resume=resumed)
     try:
-        context = Context(env=env, output_dir=folder, resume=resumed)
-        for component in components:
-            component.setup(context)
-            ready.append(component)
-        if isinstance(obj, Runnable) and obj.is_searchable():
-            more = True
-            previous: dict[str, float] | None = None
-            while more:
-                more = bool(obj.step())
-                latest = obj.latest_metrics
-                if not more and latest == previous:
-                    break  # a last step() that only said "no more" (a script's exit) is not a step
-                previous = latest
+        # set up in order, torn down in reverse with failures logged, as in a run (torchon.session.running)
+        with session.running(components, context):
+            if isinstance(obj, Runnable) and obj.is_searchable():
+                more = True
+                previous: dict[str, float] | None = None
+                while more:
+                    more = bool(obj.step())
+                    latest = obj.latest_metrics
+                    if not more and latest == previous:
+                        break  # a last step() that only said "no more" (a script's exit) is not a step
+                    previous = latest
+                    step += 1
+                    channel.send({"type": "step", "step": step, "metrics": latest})
+                    if sync and more:
+                        reply = channel.recv()
+                        if reply and reply.get("action") == "stop":
+                            pruned = True
+                            break
+                    if every and more and step % every == 0:
+                        _checkpoint(obj, folder, step)
+            elif callable(getattr(obj, "run", None)):
+                obj.run()
                 step += 1
-                channel.send({"type": "step", "step": step, "metrics": latest})
-                if sync and more:
-                    reply = channel.recv()
-                    if reply and reply.get("action") == "stop":
-                        pruned = True
-                        break
-                if every and more and step % every == 0:
-                    _checkpoint(obj, folder, step)
-        elif callable(getattr(obj, "run", None)):
-            obj.run()
-            step += 1
+                latest = obj.latest_metrics if isinstance(obj, Runnable) else {}
+                if latest:
+                    channel.send({"type": "step", "step": step, "metrics": latest})
             latest = obj.latest_metrics if isinstance(obj, Runnable) else {}
-            if latest:
-                channel.send({"type": "step", "step": step, "metrics": latest})
-        latest = obj.latest_metrics if isinstance(obj, Runnable) else {}
-        channel.send({"type": "done", "steps": step, "metrics": latest, "pruned": pruned})
-        reply = channel.recv()
-        if reply and reply.get("save"):
-            try:
-                torchon.save(obj, folder / "output")
-                channel.send({"type": "saved"})
-            except Exception as exc:
-                channel.send({"type": "save_failed", "error": f"{type(exc).__name__}: {exc}"})
+            channel.send({"type": "done", "steps": step, "metrics": latest, "pruned": pruned})
+            reply = channel.recv()
+            if reply and reply.get("save"):
+                try:
+                    torchon.save(obj, folder / "output")
+                    channel.send({"type": "saved"})
+                except Exception as exc:
+                    channel.send({"type": "save_failed", "error": f"{type(exc).__name__}: {exc}"})
     finally:
-        for component in reversed(ready):
-            try:
-                component.teardown()
-            except Exception:
-                pass
         metrics_module.stop_recording()

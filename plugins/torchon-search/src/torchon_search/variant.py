@@ -13,10 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from torchon.component import Component, init_signature
-from torchon.config.build import TreeBuilder
-from torchon.config.errors import ConfigError
-from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+from torchon.api import CList, CMap, Component, ConfigError, LinkNode, TagNode, TreeBuilder, init_signature
 from torchon_search.space import Dimension, search_kind
 
 __all__ = ["VariantBuilder", "find_path", "follow", "navigate", "node_index", "variant_key"]

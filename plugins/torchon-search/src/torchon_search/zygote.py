@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from torchon import session
+from torchon.api import session
 
 MAX_PACKET = 1 << 20
 _TRACEBACK_LIMIT = 20000
@@ -214,7 +214,7 @@ class Zygote:
     def prepare(self, setup: Mapping[str, Any]) -> None:
         """``setup`` (the first message, with no ``op``): take over the driver's state, import the worker's
         ``run``, call its ``prepare``."""
-        from torchon.importing import import_target
+        from torchon.api import import_target
 
         session.restore(setup.get("session") or {})
         self.run = import_target(setup["run"])

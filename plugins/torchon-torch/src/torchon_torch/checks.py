@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchon.config.errors import did_you_mean
-from torchon.errors import ArgumentError
+from torchon.api import ArgumentError, did_you_mean
 from torchon_torch.metrics import Metric
 
 __all__ = ["check_counts", "check_device", "make_optimizer", "make_scheduler", "monitored"]

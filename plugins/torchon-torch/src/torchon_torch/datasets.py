@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 import torchon
-from torchon.errors import ArgumentError
+from torchon.api import ArgumentError
 
 __all__ = ["DigitsData"]
 

@@ -5,11 +5,23 @@ file. It starts processes 1..N-1 as ``python -m torchon_torch.distributed``, han
 config (with the run's extensions and plugins) on its standard input; each builds the same Trainer, joins the
 process group (gloo on the CPU, NCCL on GPUs) and trains a step whenever process 0 broadcasts that it should.
 ``torch.nn.parallel.DistributedDataParallel`` averages the gradients, so every process holds the same weights.
+
+The protocol between process 0 and the others, all of it public here:
+
+- :func:`launch` starts processes 1..N-1 and hands each a spec: the component's config, its :class:`Place`, and
+  this process's session (:func:`torchon.session.capture`, restored there by :func:`torchon.session.restore`);
+- :func:`main` is what such a process runs: it builds the component (a :class:`Replica`), ``join()`` s it to its
+  place, sets it up and lets it ``follow()`` process 0;
+- process 0 sends a :class:`Command` before each step (:func:`send_command`), ``CONTINUE`` or, when the run is over,
+  ``STOP`` (:func:`shutdown`); the others wait for it in :func:`follow_leader`.
+
+This module knows nothing of the Trainer: the Trainer (through its run) uses it, never the other way round.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import json
 import logging
 import os
@@ -17,20 +29,23 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.distributed as dist
 
 import torchon
-
-if TYPE_CHECKING:
-    from torchon_torch.trainer import Trainer
+from torchon.api import session
 
 __all__ = [
+    "Command",
     "Place",
+    "Replica",
     "check_gpus",
     "failed_workers",
+    "follow_leader",
     "init_process_group",
     "launch",
     "main",
@@ -44,6 +59,13 @@ logger = logging.getLogger("torchon.torch")
 _TIMEOUT = _dt.timedelta(minutes=10)
 
 
+class Command(enum.IntEnum):
+    """What process 0 broadcasts to the others before each step (sent as a plain int)."""
+
+    STOP = 0  # the run is over: leave the loop, tear down
+    CONTINUE = 1  # train one more step
+
+
 class Place:
     """This process's place among the data-parallel processes of one Trainer."""
 
@@ -51,6 +73,17 @@ class Place:
         self.rank, self.world, self.port = rank, world, port
         self.store = store  # process 0's TCPStore, which the others join
         self.workers: list[Any] = []  # process 0: the other processes
+
+
+@runtime_checkable
+class Replica(Protocol):
+    """What :func:`main` needs of the component it builds in processes 1..N-1 (the Trainer is one)."""
+
+    def join(self, place: Place) -> None:
+        """Become the process at ``place`` (called before ``setup``)."""
+
+    def follow(self) -> None:
+        """Once set up: do the steps process 0 asks for, until it says stop (see :func:`follow_leader`)."""
 
 
 def check_gpus(processes: int, device: str) -> None:
@@ -77,38 +110,39 @@ def check_gpus(processes: int, device: str) -> None:
         )
 
 
-def launch(trainer: Trainer, context: torchon.Context | None) -> Place:
-    """Start processes 1..N-1 of ``trainer``; this process becomes process 0."""
-    from torchon.config.dump import DumpError, dump_yaml
-    from torchon.plugins import get_manager
+# -- process 0 ----------------------------------------------------------------------------------------------
+
+
+def launch(component: Any, processes: int, context: torchon.Context | None) -> Place:
+    """Start processes 1..``processes``-1, each building ``component`` from its config; this process becomes
+    process 0."""
+    from torchon.api import DumpError, dump_yaml
     from torchon_torch.seeding import extensions_header
 
     try:
-        text = dump_yaml(trainer, extensions_header())
+        text = dump_yaml(component, extensions_header())
     except DumpError as exc:
         raise torchon.RunFailed(
-            f"processes: {trainer.processes} needs a Trainer that can be written as a config, to build it in the "
+            f"processes: {processes} needs a Trainer that can be written as a config, to build it in the "
             f"other processes: {exc}"
         ) from exc
     store = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=_TIMEOUT, wait_for_workers=False)
-    place = Place(0, trainer.processes, store.port, store)
-    env = torchon.get_env()
-    plugins = [name for name, info in get_manager().plugins.items() if info.loaded and not info.builtin]
-    for rank in range(1, trainer.processes):
+    place = Place(0, processes, store.port, store)
+    state = session.capture(with_distributions=True)  # same machine: the distributions read hold there
+    for rank in range(1, processes):
         spec = {
             "config": text,
-            "env": env.to_dict(),
-            "plugins": plugins,
+            "process": state,
             "rank": rank,
-            "world": trainer.processes,
+            "world": processes,
             "port": place.port,
             "output_dir": str(context.output_dir) if context is not None else None,
             "resume": bool(context is not None and context.resume),
-            "sys_path": [p for p in sys.path if p],
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "torchon_torch.distributed"],
             stdin=subprocess.PIPE,
+            # the plugins are those of the captured session, not whatever the new process would discover
             env={**os.environ, "TORCHON_DISABLE_PLUGIN_AUTOLOAD": "1"},
         )
         assert proc.stdin is not None
@@ -147,25 +181,25 @@ def init_process_group(place: Place, device: str) -> None:
     )
 
 
-def send_command(command: int) -> None:
-    dist.broadcast_object_list([command], src=0)
+def send_command(command: Command) -> None:
+    """Process 0: tell the others what to do next."""
+    dist.broadcast_object_list([int(command)], src=0)
 
 
-def receive_command() -> int:
+def receive_command() -> Command:
+    """Processes 1..N-1: wait for process 0's next command."""
     box: list[Any] = [None]
     dist.broadcast_object_list(box, src=0)
-    return int(box[0])
+    return Command(int(box[0]))
 
 
 def shutdown(place: Place, *, clean: bool) -> None:
     """End a data-parallel run: tell the other processes to stop (or, after a failure, stop them), then leave
     the process group."""
-    from torchon_torch.trainer import _STOP
-
     workers = place.workers
     if clean and dist.is_initialized():
         try:
-            send_command(_STOP)
+            send_command(Command.STOP)
         except Exception:
             clean = False
     for proc in workers:
@@ -197,60 +231,53 @@ def failed_workers(place: Place) -> str | None:
     )
 
 
+# -- processes 1..N-1 ---------------------------------------------------------------------------------------
+
+
+def follow_leader(step: Callable[[], object]) -> None:
+    """The loop of processes 1..N-1: call ``step`` each time process 0 sends ``CONTINUE``, until it sends
+    ``STOP``."""
+    while receive_command() == Command.CONTINUE:
+        step()
+
+
 def main() -> int:
     """Process 1..N-1 of a data-parallel Trainer (started by :func:`launch`)."""
     import faulthandler
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # process 0 asks for the stack of a stuck process
     spec = json.loads(sys.stdin.read())
-    for path in reversed(spec["sys_path"]):
-        if path not in sys.path:
-            sys.path.insert(0, path)
     logging.basicConfig(
         level=logging.WARNING, format=f"process {spec['rank']}: %(levelname)s %(name)s: %(message)s"
     )
-    from pathlib import Path
+    session.restore(spec["process"])
+    from torchon.api import loads
 
-    from torchon.component import Context
-    from torchon.config import loads
-    from torchon.env import Environment, set_env
-    from torchon.plugins import PluginManager, set_manager
-    from torchon_torch.trainer import Trainer
-
-    set_manager(PluginManager.from_options(spec["plugins"], autoload=False))
-    env = Environment.from_dict(spec["env"])
-    set_env(env)
     built = loads(spec["config"], f"<trainer of process {spec['rank']}>").build()
-    trainer = built.root
-    if not isinstance(trainer, Trainer):
-        raise TypeError(f"process {spec['rank']} built a {type(trainer).__qualname__}, not a Trainer")
-    trainer._dist = Place(spec["rank"], spec["world"], spec["port"])
-    trainer.progress = False
+    replica = built.root
+    if not isinstance(replica, Replica):
+        raise TypeError(
+            f"process {spec['rank']} built a {type(replica).__qualname__}, not a Trainer (nor anything with "
+            "join() and follow())"
+        )
+    replica.join(Place(spec["rank"], spec["world"], spec["port"]))
     output = spec["output_dir"]
-    context = Context(
-        env=env,
+    context = torchon.Context(
+        env=torchon.get_env(),
         output_dir=Path(output) if output else Path.cwd(),
         resume=spec["resume"],
         logger=logging.getLogger("torchon.run"),
     )
-    ready = []
     failed = True
     try:
-        for component in built.components:
-            component.setup(context)
-            ready.append(component)
-        trainer._worker_loop()
+        with session.running(built.components, context):
+            replica.follow()
         failed = False
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
-        for component in reversed(ready):
-            try:
-                component.teardown()
-            except Exception:
-                logging.getLogger("torchon.run").exception("teardown of %s failed", type(component).__name__)
         # ended here, with the objects still alive: torch's distributed objects destroyed on the way out can
         # wait forever
         _exit(1 if failed else 0)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import torchon
-from torchon.errors import ArgumentError
+from torchon.api import ArgumentError
 from torchon_torch.checks import check_device
 from torchon_torch.data import Batches
 from torchon_torch.metrics import Metric, resolve_metrics

@@ -128,14 +128,14 @@ BUILTIN: dict[str, type[Metric]] = {cls.name: cls for cls in (Accuracy, MeanSqua
 def resolve_metrics(metrics: Sequence[Metric | str]) -> list[Metric]:
     """Metric objects for ``metrics`` (objects, or names of the built-ins); raises an ``ArgumentError`` naming the
     unknown names and the known ones, or two metrics with one name."""
-    from torchon.errors import ArgumentError
+    from torchon.api import ArgumentError
 
     resolved: list[Metric] = []
     for item in metrics:
         if isinstance(item, str):
             cls = BUILTIN.get(item)
             if cls is None:
-                from torchon.config.errors import did_you_mean
+                from torchon.api import did_you_mean
 
                 raise ArgumentError(
                     "metrics",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import SaverRegistry, TagRegistry
+from torchon.api import SaverRegistry, TagRegistry, hookimpl
 
 _NAMESPACES = {
     "torch.nn": "torch.nn layers and losses (!torch.nn.Linear {in_features: 4, out_features: 2})",

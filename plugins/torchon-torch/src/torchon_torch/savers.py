@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchon.bundle.files import BundleIntegrityError
-from torchon.saver import Saver
+from torchon.api import BundleIntegrityError, Saver
 from torchon_torch.deferred_init import deferred_init, mark_loaded
 from torchon_torch.tensordata import Packer, contains_tensor, read_doc, unpack, write_doc
 
 if TYPE_CHECKING:
-    from torchon.bundle.files import ReadFolder, WriteFolder
+    from torchon.api import ReadFolder, WriteFolder
 
 __all__ = ["ModuleSaver", "OptimizerSaver", "SchedulerSaver", "TensorSaver"]
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 import torchon
-from torchon.config.provenance import recall, remember
+from torchon.api import recall, remember
 from torchon_torch.checkpoint import TrainingState
 
 __all__ = ["CheckpointWriter", "snapshot"]

@@ -22,8 +22,7 @@ logger = logging.getLogger("torchon.torch")
 def reseed_model(model: nn.Module, seed: int, log: logging.Logger) -> None:
     """Load into ``model`` the weights it gets when built from its config right after seeding with ``seed``.
     Models built in Python (no config) keep theirs; a rebuild that fails is warned about and the run goes on."""
-    from torchon.config import loads
-    from torchon.config.dump import DumpError, dump_yaml
+    from torchon.api import DumpError, dump_yaml, loads
 
     try:
         text = dump_yaml(model, extensions_header())

@@ -186,7 +186,7 @@ class TensorBoardWriter:
         self._events = EventWriter(folder)
         if purge_step is not None:
             self._events.session_start(purge_step)
-        from torchon import metrics
+        from torchon.api import metrics
 
         add_listener = getattr(metrics, "add_listener", None)  # a kernel without it: the Trainer's own only
         self._remove = add_listener(self.record) if add_listener is not None else None

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchon.bundle.files import BundleIntegrityError
+from torchon.api import BundleIntegrityError
 
 if TYPE_CHECKING:
-    from torchon.bundle.files import ReadFolder, WriteFolder
+    from torchon.api import ReadFolder, WriteFolder
 
 __all__ = ["FORMAT", "Packer", "contains_tensor", "read_doc", "unpack", "write_doc"]
 

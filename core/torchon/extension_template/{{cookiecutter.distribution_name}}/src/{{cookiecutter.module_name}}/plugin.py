@@ -7,8 +7,7 @@ libraries and the like inside the classes' modules, never here.
 
 from __future__ import annotations
 
-from torchon.hookspecs import hookimpl
-from torchon.registry import SaverRegistry, TagRegistry
+from torchon.api import SaverRegistry, TagRegistry, hookimpl
 
 
 @hookimpl

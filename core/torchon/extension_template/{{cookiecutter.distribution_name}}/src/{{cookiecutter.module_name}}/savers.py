@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from torchon import Saver
 
 if TYPE_CHECKING:
-    from torchon.bundle.files import ReadFolder, WriteFolder
+    from torchon.api import ReadFolder, WriteFolder
 
 _KEYS = ("weight", "bias")
 

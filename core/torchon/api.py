@@ -1,0 +1,192 @@
+"""The one face plugins import from: ``from torchon.api import TagRegistry, hookimpl, get_env, ...``.
+
+Everything a plugin may rely on is named here, so the rest of the kernel can move without breaking a plugin (a test
+checks that no plugin imports a kernel module other than ``torchon`` and ``torchon.api``). Names are imported on
+first use, as ``import torchon`` does, so a plugin's entry module that imports ``hookimpl`` and a registry from
+here stays cheap. ``metrics`` and ``session`` are the modules themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_NAMES: dict[str, str] = {
+    "ArgumentError": "torchon.errors",
+    "BundleError": "torchon.bundle.files",
+    "BundleIntegrityError": "torchon.bundle.files",
+    "CList": "torchon.config.nodes",
+    "CMap": "torchon.config.nodes",
+    "Command": "torchon.cli.command",
+    "CommandRegistry": "torchon.registry",
+    "Component": "torchon.component",
+    "Config": "torchon.config",
+    "ConfigError": "torchon.config.errors",
+    "Context": "torchon.component",
+    "DumpError": "torchon.config.dump",
+    "Environment": "torchon.env",
+    "ExecutorRegistry": "torchon.registry",
+    "FIRST_PARTY": "torchon.first_party",
+    "LinkNode": "torchon.config.nodes",
+    "LocalStorage": "torchon.storage",
+    "METRICS_FD_ENV": "torchon.metrics",
+    "Mark": "torchon.config.errors",
+    "Partial": "torchon.component",
+    "PluginManager": "torchon.plugins",
+    "ReadFolder": "torchon.bundle.files",
+    "RunFailed": "torchon.errors",
+    "Runnable": "torchon.component",
+    "SaveError": "torchon.bundle.save",
+    "Saver": "torchon.saver",
+    "SaverRegistry": "torchon.registry",
+    "Storage": "torchon.storage",
+    "StorageError": "torchon.storage",
+    "StorageRegistry": "torchon.registry",
+    "TagNode": "torchon.config.nodes",
+    "TagRegistry": "torchon.registry",
+    "TorchonError": "torchon.errors",
+    "TreeBuilder": "torchon.config.build",
+    "Unbuilt": "torchon.config.types",
+    "UsageError": "torchon.errors",
+    "UserError": "torchon.errors",
+    "WriteFolder": "torchon.bundle.files",
+    "check_value": "torchon.config.types",
+    "describe_type": "torchon.config.types",
+    "did_you_mean": "torchon.config.errors",
+    "dump_yaml": "torchon.config.dump",
+    "first_party": "torchon.first_party",
+    "get_env": "torchon.env",
+    "get_manager": "torchon.plugins",
+    "hookimpl": "torchon.hookspecs",
+    "import_target": "torchon.importing",
+    "init_signature": "torchon.component",
+    "load": "torchon.bundle.load",
+    "load_config": "torchon.config",
+    "loads": "torchon.config",
+    "local_bundle": "torchon.bundle.load",
+    "module_distributions": "torchon.distributions",
+    "parse_documents": "torchon.config.yaml_loader",
+    "read_manifest": "torchon.bundle.manifest",
+    "recall": "torchon.config.provenance",
+    "remember": "torchon.config.provenance",
+    "save": "torchon.bundle.save",
+    "set_env": "torchon.env",
+    "set_manager": "torchon.plugins",
+    "split_scheme": "torchon.storage",
+    "type_hints": "torchon.config.types",
+    "walk": "torchon.config.nodes",
+}
+_MODULES = {"metrics": "torchon.metrics", "session": "torchon.session"}
+
+__all__ = [
+    "FIRST_PARTY",
+    "METRICS_FD_ENV",
+    "ArgumentError",
+    "BundleError",
+    "BundleIntegrityError",
+    "CList",
+    "CMap",
+    "Command",
+    "CommandRegistry",
+    "Component",
+    "Config",
+    "ConfigError",
+    "Context",
+    "DumpError",
+    "Environment",
+    "ExecutorRegistry",
+    "LinkNode",
+    "LocalStorage",
+    "Mark",
+    "Partial",
+    "PluginManager",
+    "ReadFolder",
+    "RunFailed",
+    "Runnable",
+    "SaveError",
+    "Saver",
+    "SaverRegistry",
+    "Storage",
+    "StorageError",
+    "StorageRegistry",
+    "TagNode",
+    "TagRegistry",
+    "TorchonError",
+    "TreeBuilder",
+    "Unbuilt",
+    "UsageError",
+    "UserError",
+    "WriteFolder",
+    "check_value",
+    "describe_type",
+    "did_you_mean",
+    "dump_yaml",
+    "first_party",
+    "get_env",
+    "get_manager",
+    "hookimpl",
+    "import_target",
+    "init_signature",
+    "load",
+    "load_config",
+    "loads",
+    "local_bundle",
+    "metrics",
+    "module_distributions",
+    "parse_documents",
+    "read_manifest",
+    "recall",
+    "remember",
+    "save",
+    "session",
+    "set_env",
+    "set_manager",
+    "split_scheme",
+    "type_hints",
+    "walk",
+]
+
+if TYPE_CHECKING:
+    from torchon import metrics, session
+    from torchon.bundle.files import BundleError, BundleIntegrityError, ReadFolder, WriteFolder
+    from torchon.bundle.load import load, local_bundle
+    from torchon.bundle.manifest import read_manifest
+    from torchon.bundle.save import SaveError, save
+    from torchon.cli.command import Command
+    from torchon.component import Component, Context, Partial, Runnable, init_signature
+    from torchon.config import Config, load_config, loads
+    from torchon.config.build import TreeBuilder
+    from torchon.config.dump import DumpError, dump_yaml
+    from torchon.config.errors import ConfigError, Mark, did_you_mean
+    from torchon.config.nodes import CList, CMap, LinkNode, TagNode, walk
+    from torchon.config.provenance import recall, remember
+    from torchon.config.types import Unbuilt, check_value, describe_type, type_hints
+    from torchon.config.yaml_loader import parse_documents
+    from torchon.distributions import module_distributions
+    from torchon.env import Environment, get_env, set_env
+    from torchon.errors import ArgumentError, RunFailed, TorchonError, UsageError, UserError
+    from torchon.first_party import FIRST_PARTY, first_party
+    from torchon.hookspecs import hookimpl
+    from torchon.importing import import_target
+    from torchon.metrics import METRICS_FD_ENV
+    from torchon.plugins import PluginManager, get_manager, set_manager
+    from torchon.registry import (
+        CommandRegistry,
+        ExecutorRegistry,
+        SaverRegistry,
+        StorageRegistry,
+        TagRegistry,
+    )
+    from torchon.saver import Saver
+    from torchon.storage import LocalStorage, Storage, StorageError, split_scheme
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'torchon.api' has no attribute {name!r}")
+    globals()[name] = value
+    return value
