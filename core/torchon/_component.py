@@ -79,17 +79,9 @@ class Context:
 
 
 class ComponentBase:
-    """Any object a config can build and a bundle can save.
+    """What configs and bundles need of a component: its build arguments, state, versions and lifecycle.
 
-    Class attributes a subclass may set:
-
-    ``VERSION``
-        the version of the saved state's layout; bump it when the layout changes and implement
-        :meth:`upgrade_state` so bundles saved by older versions still load.
-    ``savers``
-        names (as registered by plugins) or classes of the savers for this component's state, in order; the
-        default saver (JSON/YAML for plain data) is implied first. On save they run in reverse order, each taking
-        its part of the state; on load they run forward.
+    Users subclass :class:`torchon.component.Component`, which documents ``VERSION`` and ``savers``.
     """
 
     VERSION: ClassVar[int] = 1
