@@ -133,6 +133,22 @@ def import_file(path: Path, name: str) -> Any:
     return module
 
 
+def refused_then_allowed(uri: str, module: str, result: str, *, cwd: Path, env: dict[str, str]) -> Any:
+    """In a fresh process: ``torchon.load(uri)`` (its refusal, ``"Type: message"``, or None), then
+    ``obj = torchon.load(uri, allow=[module])`` and ``result`` (a dict expression of ``obj``), as one JSON object."""
+    code = (
+        "import json, torchon\n"
+        "try:\n"
+        f"    torchon.load({uri!r})\n"
+        "    refused = None\n"
+        "except Exception as exc:\n"
+        "    refused = f'{type(exc).__name__}: {exc}'\n"
+        f"obj = torchon.load({uri!r}, allow=[{module!r}])\n"
+        f"print(json.dumps({{'refused': refused, **{result}}}))\n"
+    )
+    return last_json(python("-c", code, cwd=cwd, env=env))
+
+
 # -- 1. Flambé's Exporter/Builder --------------------------------------------------------------------------------
 
 FEATURES = [(2.0, -1.0), (-1.0, 2.0), (0.3, 0.1)]
@@ -198,21 +214,13 @@ def test_flambe_builder_exports_a_plain_engine_loaded_and_served_with_allow(
     elsewhere = tmp_path / "elsewhere"  # not the example's folder, nothing on PYTHONPATH: a fresh process
     elsewhere.mkdir()
     for uri in (local, "s3://my-bucket"):
-        got = last_json(
-            python(
-                "-c",
-                "import json, torchon\n"
-                "try:\n"
-                f"    torchon.load({uri!r})\n"
-                "    refused = None\n"
-                "except Exception as exc:\n"
-                "    refused = f'{type(exc).__name__}: {exc}'\n"
-                f"engine = torchon.load({uri!r}, allow=['inference'])\n"
-                f"outputs = [engine.predict(feature_1=a, feature_2=b) for a, b in {FEATURES!r}]\n"
-                "print(json.dumps({'refused': refused, 'class': type(engine).__name__, 'outputs': outputs}))\n",
-                cwd=elsewhere,
-                env=env,
-            )
+        got = refused_then_allowed(
+            uri,
+            "inference",
+            f"{{'class': type(obj).__name__, "
+            f"'outputs': [obj.predict(feature_1=a, feature_2=b) for a, b in {FEATURES!r}]}}",
+            cwd=elsewhere,
+            env=env,
         )
         assert got["refused"] is not None, f"{uri}: a plain class loaded without allow="
         assert "allow=['inference']" in got["refused"], got["refused"]
@@ -300,20 +308,8 @@ def test_verta_class_model_as_a_plain_class_loads_with_allow(tmp_path: Path) -> 
     python("make_artifacts.py", cwd=ex, env=env)
     uri = torchon("run", "export.yaml", "-o", "runs/export", cwd=ex, env=env).stdout.strip().splitlines()[-1]
     shutil.rmtree(ex / "run-7")
-    got = last_json(
-        python(
-            "-c",
-            "import json, torchon\n"
-            "try:\n"
-            f"    torchon.load({uri!r})\n"
-            "    refused = None\n"
-            "except Exception as exc:\n"
-            "    refused = str(exc)\n"
-            f"model = torchon.load({uri!r}, allow=['verta_model'])\n"
-            f"print(json.dumps({{'refused': refused, 'scores': model.predict({TEXTS!r})}}))\n",
-            cwd=tmp_path,
-            env=env,
-        )
+    got = refused_then_allowed(
+        uri, "verta_model", f"{{'scores': obj.predict({TEXTS!r})}}", cwd=tmp_path, env=env
     )
     assert got["refused"] is not None and "allow" in got["refused"], got["refused"]
     assert got["scores"] == expected_scores(TEXTS)
