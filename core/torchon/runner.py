@@ -22,14 +22,9 @@ from torchon.lock import Lock
 from torchon.run_folder import OutputError, RunFolder
 from torchon.session import running
 
-__all__ = ["OutputError", "choose_output_dir", "run_config"]
+__all__ = ["OutputError", "run_config"]
 
 logger = logging.getLogger("torchon.run")
-
-
-def choose_output_dir(config_path: str | Path, output: str | None, *, resume: bool, force: bool) -> Path:
-    """The folder this run writes to (see :meth:`RunFolder.choose`)."""
-    return RunFolder.choose(config_path, output, resume=resume, force=force).path
 
 
 class RunLogHandler(logging.FileHandler):

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
 
 from torchon import __version__
-from torchon.errors import UserError
+from torchon.errors import UserError, report_error
 
 __all__ = ["main"]
 
@@ -112,10 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except UserError as exc:
-        if "--debug" in argv:
-            traceback.print_exception(exc)
-        print(exc.format(), file=sys.stderr)
-        return exc.exit_code
+        return report_error(exc, debug="--debug" in argv)
     except KeyboardInterrupt:
         print("torchon: interrupted", file=sys.stderr)
         return 130

@@ -23,10 +23,10 @@ from torchon.importing import TargetImportError, import_target
 if TYPE_CHECKING:
     from torchon.plugins import PluginManager
 
-__all__ = ["KNOWN_PLUGIN_TAGS", "Resolver"]
+__all__ = ["Resolver"]
 
 # Tags and namespaces torchon's own plugins provide, so a missing plugin gets "install X" rather than "unknown".
-KNOWN_PLUGIN_TAGS: Mapping[str, str] = FIRST_PARTY["tags"]
+_FIRST_PARTY_TAGS = FIRST_PARTY["tags"]
 
 
 def _is_factory(cls: type, name: str) -> bool:
@@ -280,15 +280,15 @@ class Resolver:
 
     def _unknown_tag(self, node: TagNode, parts: list[str]) -> None:
         tag = node.tag
-        missing = [t for t in KNOWN_PLUGIN_TAGS if t not in self.manager.tags and t[0].isupper()]
+        missing = [t for t in _FIRST_PARTY_TAGS if t not in self.manager.tags and t[0].isupper()]
         close = closest(tag, [*self.manager.tags.names(), *missing])
         hint = " (did you mean " + " or ".join(f"!{c}" for c in close) + "?)" if close else ""
         first = parts[0]
         wanted = tag
-        plugin = KNOWN_PLUGIN_TAGS.get(tag) or (KNOWN_PLUGIN_TAGS.get(first) if len(parts) > 1 else None)
+        plugin = _FIRST_PARTY_TAGS.get(tag) or (_FIRST_PARTY_TAGS.get(first) if len(parts) > 1 else None)
         if plugin is None and len(parts) == 1 and close and close[0] in missing:
             wanted = close[0]  # the nearest tag belongs to a plugin that is not installed
-            plugin = KNOWN_PLUGIN_TAGS[wanted]
+            plugin = _FIRST_PARTY_TAGS[wanted]
         if plugin:
             fix = f"!{wanted} comes from the {plugin} plugin: install it (pip install {plugin}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out"
         elif len(parts) > 1 and first in sys.stdlib_module_names:

@@ -178,7 +178,7 @@ def check_options(
             )
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise fail("resources", f"resource {key} must be a number, 0 or more", f"write {key}: 1")
-    from torchon.api import get_env, get_manager
+    from torchon.api import FIRST_PARTY, get_env, get_manager
 
     chosen = get_env().extra.get(
         "executor"
@@ -190,7 +190,8 @@ def check_options(
         raise fail(
             "executor",
             f"executor {opts.executor!r} is not registered{did_you_mean(opts.executor, executors.names())}",
-            f"known executors: {', '.join(executors.names()) or 'none'} (torchon-ray adds ray)",
+            f"known executors: {', '.join(executors.names()) or 'none'}"
+            + "".join(f" ({d} adds {n})" for n, d in FIRST_PARTY["executors"].items() if n not in executors),
         )
     algorithm = opts.algorithm or ("grid" if dims and all(d.kind == "grid" for d in dims) else "random")
     opts.algorithm = algorithm
