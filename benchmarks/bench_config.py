@@ -1,5 +1,9 @@
 """Loading and building a config of 2,000 objects: torchon against Hydra (OmegaConf.load + hydra.utils.instantiate).
 
+Figures: ``config-2000-objects`` (below) and ``config-2000-objects-overrides``: the same torchon config loaded and
+built with 20 command-line overrides (``torchon run CONFIG items[7].a=... +... ~...``) against without them, so that
+overrides cost nothing worth noticing. Goal: ratio <= 1.05.
+
 Both sides read a YAML file from disk (parsing included) and end with the same objects: a ``Group`` holding 2,000
 ``Leaf`` objects, plain classes of a package generated in a temporary folder. torchon's config declares that package
 as a local-path extension in its header and tags the objects ``!benchext.Leaf``; Hydra's names them with
@@ -30,6 +34,7 @@ from typing import Any
 os.environ["TORCHON_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 GOAL = 0.25
+OVERRIDES_GOAL = 1.05
 EXT = "benchext"
 
 EXT_SOURCE = textwrap.dedent(
@@ -89,6 +94,53 @@ def run_hydra(path: Path) -> Any:
     return instantiate(OmegaConf.load(path), _convert_="all")
 
 
+def overrides_for(count: int) -> tuple[list[str], dict[int, tuple[Any, ...]]]:
+    """20 overrides of every form spread over the config, and the leaf values they make (by index)."""
+    overrides: list[str] = []
+    changed: dict[int, tuple[Any, ...]] = {}
+    for k in range(20):
+        i = (k * 97 + 5) % count
+        a, b, name, tags = leaf_values(i)
+        if k % 4 == 0:
+            overrides.append(f"items[{i}].a={a + 1000}")
+            changed[i] = (a + 1000, b, name, tags)
+        elif k % 4 == 1:
+            overrides.append(f"items[{i}].name='x{i}'")
+            changed[i] = (a, b, f"x{i}", tags)
+        elif k % 4 == 2:
+            overrides.append(f"items[{i}].tags=[p, q]")
+            changed[i] = (a, b, name, ["p", "q"])
+        else:
+            overrides.append(f"items[{i}]=!{EXT}.Leaf {{a: 1, b: 2.5, name: w, tags: []}}")
+            changed[i] = (1, 2.5, "w", [])
+    return overrides, changed
+
+
+def run_torchon_overrides(path: Path, overrides: list[str]) -> Any:
+    from torchon.config import load_config
+
+    return load_config(path, overrides=overrides).build().root
+
+
+def bench_overrides(torchon_path: Path, count: int, rounds: int) -> None:
+    """``config-N-objects-overrides``: load+build with 20 overrides against without, alternating rounds."""
+    overrides, changed = overrides_for(count)
+    expected = [changed.get(i, leaf_values(i)) for i in range(count)]
+    assert contents(run_torchon_overrides(torchon_path, overrides)) == expected, (
+        "the overrides built other values"
+    )
+    runners = {
+        "overrides": lambda: run_torchon_overrides(torchon_path, overrides),
+        "plain": lambda: run_torchon(torchon_path),
+    }
+    med = {side: statistics.median(v) for side, v in alternate(runners, rounds, count).items()}
+    print(
+        f"BENCH config-{count}-objects-overrides: ratio={med['overrides'] / med['plain']:.3f} "
+        f"goal=<={OVERRIDES_GOAL} torchon={med['overrides']:.3f}s anchor={med['plain']:.3f}s "
+        f"(load_config+build with {len(overrides)} overrides of the config vs without; median of {rounds})"
+    )
+
+
 def contents(group: Any) -> list[tuple[Any, ...]]:
     assert type(group).__name__ == "Group", type(group)
     assert type(group.items) is list, type(group.items)
@@ -98,6 +150,19 @@ def contents(group: Any) -> list[tuple[Any, ...]]:
         assert type(leaf.tags) is list, type(leaf.tags)
         out.append((leaf.a, leaf.b, leaf.name, list(leaf.tags)))
     return out
+
+
+def alternate(runners: dict[str, Callable[[], Any]], rounds: int, count: int) -> dict[str, list[float]]:
+    """Each runner's times over ``rounds`` rounds, the order of the two reversed every other round."""
+    times: dict[str, list[float]] = {side: [] for side in runners}
+    first, second = list(runners)
+    for r in range(rounds):
+        for side in (first, second) if r % 2 == 0 else (second, first):
+            elapsed, result = timed(runners[side])
+            assert len(result.items) == count
+            del result
+            times[side].append(elapsed)
+    return times
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -182,15 +247,8 @@ def main() -> int:
             assert len(built_torchon) == opts.objects
             del built_torchon, built_hydra
 
-            times: dict[str, list[float]] = {"torchon": [], "hydra": []}
             runners = {"torchon": lambda: run_torchon(torchon_path), "hydra": lambda: run_hydra(hydra_path)}
-            for r in range(opts.rounds):
-                for side in ("torchon", "hydra") if r % 2 == 0 else ("hydra", "torchon"):
-                    elapsed, result = timed(runners[side])
-                    assert len(result.items) == opts.objects
-                    del result
-                    times[side].append(elapsed)
-
+            times = alternate(runners, opts.rounds, opts.objects)
             med = {side: statistics.median(v) for side, v in times.items()}
             print(
                 f"{opts.objects} leaves in one container; torchon {torchon.__version__}, "
@@ -207,6 +265,7 @@ def main() -> int:
                     breakdown(torchon_path, hydra_path, max(3, opts.rounds // 2))
                 except Exception as exc:
                     print(f"stage breakdown unavailable: {type(exc).__name__}: {exc}")
+            bench_overrides(torchon_path, opts.objects, max(9, opts.rounds * 2))
             ratio = med["torchon"] / med["hydra"]
             print(
                 f"BENCH config-{opts.objects}-objects: ratio={ratio:.3f} goal=<={GOAL} "

@@ -19,7 +19,19 @@ import time
 from pathlib import Path
 
 GOAL = 1.5
-HEAVY = ("torch", "ray", "boto3", "botocore", "optuna", "git", "cookiecutter", "numpy", "hydra", "omegaconf")
+HEAVY = (
+    "torch",
+    "ray",
+    "boto3",
+    "botocore",
+    "optuna",
+    "git",
+    "cookiecutter",
+    "numpy",
+    "hydra",
+    "omegaconf",
+    "mlflow",
+)
 ANCHOR_CODE = "import pluggy, ruamel.yaml"
 
 

@@ -10,6 +10,11 @@ Figures:
   The two runs must end with bit-identical weights, which the script checks. Goal: ratio >= 0.97.
 - ``trainer-mlp``: the same on a larger synthetic MLP (512 -> 1024 -> 1024 -> 10, batch 128, 50 batches a step),
   where compute dominates. Goal: ratio >= 0.97.
+- ``trainer-digits-mlflow``: ``trainer-digits`` with the run tracked in MLflow (torchon-mlflow), as ``torchon run
+  --track mlflow`` tracks it: every metric reported goes to a real ``mlflow server`` on 127.0.0.1 (SQLite store,
+  started by the script on the same machine, so its work competes with the training), batched off the training
+  thread; the time to hand MLflow the last records at the end counts. Against the same hand loop. Goal: ratio
+  >= 0.95. Needs torchon-mlflow; skipped with a note without it.
 - ``trainer-checkpoint-digits`` and ``trainer-checkpoint-mlp``: what the checkpoint written after every step
   (model, optimizer, generators... as a bundle, fsync included) adds to the run, end to end: the time of a run with
   checkpoints over the time of the same run without, minus 1 — as a fraction of the step time. The default writes
@@ -213,6 +218,100 @@ class TrainerRun:
         return {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
 
 
+class TrackedTrainerRun(TrainerRun):
+    """The Trainer with its run tracked in MLflow, through the lifecycle hooks ``torchon run`` calls (the
+    environment's ``track: mlflow`` is what ``--track mlflow`` puts there)."""
+
+    def __init__(self, case: Case, folder: Path) -> None:
+        from torchon import session
+
+        super().__init__(case, folder, checkpoint=False)
+        self.info = session.RunInfo(folder, None, self.trainer, {"config": "bench", "status": "running"})
+        session.run_started(self.info)  # like setup, not on the clock
+
+    def close(self) -> dict[str, Any]:
+        from torchon import session
+
+        weights = super().close()
+        start = time.perf_counter()
+        self.info.record.update(status="succeeded", exit_code=0)
+        session.run_finished(self.info)  # waits for MLflow to take the last records: on the clock
+        self.seconds += time.perf_counter() - start
+        return weights
+
+
+def measure_tracked(case: Case, rounds: int) -> None:
+    """``trainer-digits-mlflow``: the Trainer tracked in a local MLflow server against the hand loop."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("torchon_mlflow") is None or importlib.util.find_spec("mlflow") is None:
+        print(
+            f"bench_trainer: trainer-{case.name}-mlflow skipped: torchon-mlflow is not installed",
+            file=sys.stderr,
+        )
+        return
+    import torch
+
+    from torchon.env import get_env, set_env
+
+    ours, theirs, batches = [], [], []
+    same = True
+    with tempfile.TemporaryDirectory(prefix="torchon-bench-mlflow-") as tmp:
+        root = Path(tmp)
+        server_class = importlib.import_module("torchon_mlflow.testing").MlflowServer
+        with server_class(root / "mlflow") as server:
+            previous = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
+            os.environ.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_EXPERIMENT_NAME="bench-trainer")
+            env = set_env(get_env().replace(extra={**get_env().extra, "track": "mlflow"}))
+            try:
+                TrackedTrainerRun(case, root / "warm").close()  # imports MLflow, creates the experiment
+                warm = HandLoop(case)
+                for _ in range(2):
+                    warm.step()
+                for r in range(rounds):
+                    settle()
+                    hand, run = HandLoop(case), TrackedTrainerRun(case, root / f"m{r}")
+                    hand_seconds = 0.0
+                    for s in range(case.steps):
+                        if s % 2 == 0:
+                            hand_seconds += hand.step()
+                            run.step()
+                        else:
+                            run.step()
+                            hand_seconds += hand.step()
+                    final, reference = run.close(), hand.weights()
+                    same = same and all(torch.equal(final[k], reference[k]) for k in reference)
+                    theirs.append(hand.iterations / hand_seconds)
+                    ours.append(run.trainer.iterations_done / run.seconds)
+                from mlflow import MlflowClient
+
+                client = MlflowClient(server.url)
+                experiment = client.get_experiment_by_name("bench-trainer")
+                tracked = client.search_runs(
+                    [experiment.experiment_id], max_results=1, order_by=["start_time DESC"]
+                )
+                points = (
+                    len(client.get_metric_history(tracked[0].info.run_id, "train_loss")) if tracked else 0
+                )
+                batches.append(points)
+            finally:
+                set_env(env)
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+    ratio = statistics.median(t / h for t, h in zip(ours, theirs))
+    print(
+        f"BENCH trainer-{case.name}-mlflow: ratio={ratio:.3f} goal=>=0.95 torchon={statistics.median(ours):.0f}it/s "
+        f"anchor={statistics.median(theirs):.0f}it/s (the Trainer tracked in a local mlflow server, every metric "
+        f"sent in batches off the training thread, the end's wait for MLflow counted; the last run's train_loss "
+        f"in MLflow: {batches[-1] if batches else 0} of {case.steps} steps; weights bit-identical: "
+        f"{'yes' if same else 'NO'}; median of {rounds} rounds)"
+    )
+
+
 def with_trainer(case: Case, folder: Path, *, checkpoint: bool, background: bool = True) -> TrainerRun:
     """A whole run of the Trainer, on its own."""
     run = TrainerRun(case, folder, checkpoint=checkpoint, background=background)
@@ -335,7 +434,9 @@ def measure(case: Case, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--only", choices=["digits", "mlp"], help="measure one case")
+    parser.add_argument(
+        "--only", choices=["digits", "mlp", "mlflow"], help="measure one case (mlflow: digits tracked)"
+    )
     args = parser.parse_args()
     import torch
 
@@ -348,6 +449,8 @@ def main() -> None:
     for case in cases:
         if args.only in (None, case.name):
             measure(case, args.rounds)
+        if case.name == "digits" and args.only in (None, "mlflow"):
+            measure_tracked(case, args.rounds)
     sys.stdout.flush()
 
 

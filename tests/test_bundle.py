@@ -348,7 +348,7 @@ def test_an_untrusted_bundle_may_build_only_components_from_extensions(bundle: P
     _forge(
         bundle,
         "config.yaml",
-        b"pluggy: pluggy>=1\n---\n!Pair\nfirst: !pluggy.PluginManager {project_name: x}\nsecond: 1\n",
+        b"pluggy: ./pluggy\n---\n!Pair\nfirst: !pluggy.PluginManager {project_name: x}\nsecond: 1\n",
     )
     with pytest.raises(
         BundleError,

@@ -193,6 +193,17 @@ def test_environment_header_with_extensions_and_resources(corpus_manager, tmp_pa
     assert env.resources["data"] == str((tmp_path / "data").resolve())
 
 
+def test_environment_header_names_the_tracker_and_the_command_line_wins(corpus_manager) -> None:
+    from torchon.env import Environment
+
+    config = loads("!Environment {track: MLflow}\n---\n!Encoder {dim: 1}\n")
+    assert config.environment(Environment()).extra == {"track": "mlflow"}
+    assert config.environment(Environment(extra={"track": "none"})).extra == {"track": "none"}  # --track none
+    with pytest.raises(ConfigError) as info:
+        loads("!Environment {track: 3}\n---\n!Encoder {dim: 1}\n", "exp.yaml")
+    assert str(info.value.mark) == "exp.yaml:1:22" and "track must name a tracker" in info.value.what
+
+
 @pytest.mark.parametrize("layout", ["package-folder", "src-layout", "single-file", "folder-with-package"])
 def test_local_extension_layouts(layout: str, corpus_manager, tmp_path: Path) -> None:
     name = f"ext_{layout.replace('-', '_')}"
@@ -238,24 +249,6 @@ def test_extension_submodule_classes(corpus_manager, tmp_path: Path) -> None:
     finally:
         for mod in ("deep_ext", "deep_ext.models"):
             sys.modules.pop(mod, None)
-
-
-def test_pypi_extension_that_is_installed_and_satisfies_the_spec(corpus_manager) -> None:
-    from importlib.metadata import version
-
-    config = loads(f"ruamel: ruamel.yaml=={version('ruamel.yaml')}\n---\n!Trainer {{model: !Model {{}}}}\n")
-    assert config.resolved[0].kind == "pypi" and config.resolved[0].version == version("ruamel.yaml")
-
-
-def test_installed_pypi_extension_with_wrong_version_is_refused(corpus_manager) -> None:
-    with pytest.raises(ConfigError, match=r"does not satisfy 'pluggy==0\.0\.1'"):
-        loads("pluggy: pluggy==0.0.1\n---\n!Trainer {model: !Model {}}\n")
-
-
-def test_pypi_key_must_be_a_module_the_package_provides(corpus_manager) -> None:
-    with pytest.raises(ConfigError, match=r"package pluggy provides modules pluggy, not 'plug'") as info:
-        loads("plug: pluggy>=1\n---\n!Trainer {model: !Model {}}\n")
-    assert "write `pluggy: pluggy>=1`" in info.value.fix
 
 
 def test_parsing_does_not_leak_constructors_into_other_yaml_users(corpus_manager) -> None:

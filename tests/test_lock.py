@@ -81,10 +81,13 @@ def test_every_run_writes_the_lock_and_it_reads_back(project: Path) -> None:
         "torchon",
         "python",
         "config",
+        "overrides",
+        "config-digest",
         "extensions",
         "classes",
         "distributions",
     }
+    assert data["overrides"] == [] and len(data["config-digest"]) == 64
     lock = Lock.read(project / "out")  # a run folder, or the file itself
     assert lock.to_dict() == data and lock.source == str(project / "out" / "torchon.lock")
 

@@ -73,8 +73,9 @@ def test_builtins_register_through_the_same_hooks() -> None:
     assert all(p.builtin and p.distribution == "torchon" for p in manager.plugins.values())
     assert {"inspect", "plugins", "run"} <= set(manager.commands.names())
     assert manager.savers.names() == ["joblib", "json", "npy"]
-    assert manager.resolvers.names() == ["git", "local", "pypi"]
+    assert manager.resolvers.names() == ["local"]  # git and pypi come with torchon-extensions
     assert manager.storage.names() == ["file"]
+    assert manager.tags.names() == ["artifact"]  # the kernel's one tag: bundles carry what it names
 
 
 def test_entry_points_are_discovered_with_distribution_and_version(site: Path) -> None:

@@ -26,7 +26,11 @@ _NAMES: dict[str, str] = {
     "DumpError": "torchon.config.dump",
     "Environment": "torchon.env",
     "ExecutorRegistry": "torchon.registry",
+    "ExtensionError": "torchon.extensions",
+    "ExtensionResolver": "torchon.extensions",
+    "ExtensionSpec": "torchon.extensions",
     "FIRST_PARTY": "torchon.first_party",
+    "Installed": "torchon.extensions.pip",
     "LinkNode": "torchon.config.nodes",
     "LocalStorage": "torchon.storage",
     "METRICS_FD_ENV": "torchon.metrics",
@@ -34,7 +38,10 @@ _NAMES: dict[str, str] = {
     "Partial": "torchon.component",
     "PluginManager": "torchon.plugins",
     "ReadFolder": "torchon.bundle.files",
+    "ResolvedExtension": "torchon.extensions",
+    "ResolverRegistry": "torchon.registry",
     "RunFailed": "torchon.errors",
+    "RunInfo": "torchon.session",
     "Runnable": "torchon.component",
     "SaveError": "torchon.bundle.save",
     "Saver": "torchon.saver",
@@ -46,26 +53,35 @@ _NAMES: dict[str, str] = {
     "TagRegistry": "torchon.registry",
     "TorchonError": "torchon.errors",
     "TreeBuilder": "torchon.config.build",
+    "TrialInfo": "torchon.session",
     "Unbuilt": "torchon.config.types",
     "UsageError": "torchon.errors",
     "UserError": "torchon.errors",
     "WriteFolder": "torchon.bundle.files",
     "check_value": "torchon.config.types",
+    "classify_spec": "torchon.extensions",
     "describe_type": "torchon.config.types",
     "did_you_mean": "torchon.config.errors",
     "dump_yaml": "torchon.config.dump",
     "first_party": "torchon.first_party",
     "get_env": "torchon.env",
     "get_manager": "torchon.plugins",
+    "has_project_file": "torchon.extensions",
     "hookimpl": "torchon.hookspecs",
+    "import_extension": "torchon.extensions",
     "import_target": "torchon.importing",
     "init_signature": "torchon.component",
+    "installed_for_module": "torchon.extensions.pip",
+    "key_mismatch": "torchon.extensions",
     "load": "torchon.bundle.load",
     "load_config": "torchon.config",
     "loads": "torchon.config",
     "local_bundle": "torchon.bundle.load",
     "module_distributions": "torchon.distributions",
+    "module_names_in": "torchon.extensions",
     "parse_documents": "torchon.config.yaml_loader",
+    "pip_install": "torchon.extensions.pip",
+    "put_on_path": "torchon.extensions.local",
     "read_manifest": "torchon.bundle.manifest",
     "recall": "torchon.config.provenance",
     "remember": "torchon.config.provenance",
@@ -75,6 +91,7 @@ _NAMES: dict[str, str] = {
     "split_scheme": "torchon.storage",
     "type_hints": "torchon.config.types",
     "walk": "torchon.config.nodes",
+    "contents": "torchon.config.nodes",
 }
 _MODULES = {"metrics": "torchon.metrics", "session": "torchon.session"}
 
@@ -95,13 +112,20 @@ __all__ = [
     "DumpError",
     "Environment",
     "ExecutorRegistry",
+    "ExtensionError",
+    "ExtensionResolver",
+    "ExtensionSpec",
+    "Installed",
     "LinkNode",
     "LocalStorage",
     "Mark",
     "Partial",
     "PluginManager",
     "ReadFolder",
+    "ResolvedExtension",
+    "ResolverRegistry",
     "RunFailed",
+    "RunInfo",
     "Runnable",
     "SaveError",
     "Saver",
@@ -113,27 +137,37 @@ __all__ = [
     "TagRegistry",
     "TorchonError",
     "TreeBuilder",
+    "TrialInfo",
     "Unbuilt",
     "UsageError",
     "UserError",
     "WriteFolder",
     "check_value",
+    "classify_spec",
+    "contents",
     "describe_type",
     "did_you_mean",
     "dump_yaml",
     "first_party",
     "get_env",
     "get_manager",
+    "has_project_file",
     "hookimpl",
+    "import_extension",
     "import_target",
     "init_signature",
+    "installed_for_module",
+    "key_mismatch",
     "load",
     "load_config",
     "loads",
     "local_bundle",
     "metrics",
     "module_distributions",
+    "module_names_in",
     "parse_documents",
+    "pip_install",
+    "put_on_path",
     "read_manifest",
     "recall",
     "remember",
@@ -158,13 +192,26 @@ if TYPE_CHECKING:
     from torchon.config.build import TreeBuilder
     from torchon.config.dump import DumpError, dump_yaml
     from torchon.config.errors import ConfigError, Mark, did_you_mean
-    from torchon.config.nodes import CList, CMap, LinkNode, TagNode, walk
+    from torchon.config.nodes import CList, CMap, LinkNode, TagNode, contents, walk
     from torchon.config.provenance import recall, remember
     from torchon.config.types import Unbuilt, check_value, describe_type, type_hints
     from torchon.config.yaml_loader import parse_documents
     from torchon.distributions import module_distributions
     from torchon.env import Environment, get_env, set_env
     from torchon.errors import ArgumentError, RunFailed, TorchonError, UsageError, UserError
+    from torchon.extensions import (
+        ExtensionError,
+        ExtensionResolver,
+        ExtensionSpec,
+        ResolvedExtension,
+        classify_spec,
+        has_project_file,
+        import_extension,
+        key_mismatch,
+        module_names_in,
+    )
+    from torchon.extensions.local import put_on_path
+    from torchon.extensions.pip import Installed, installed_for_module, pip_install
     from torchon.first_party import FIRST_PARTY, first_party
     from torchon.hookspecs import hookimpl
     from torchon.importing import import_target
@@ -173,11 +220,13 @@ if TYPE_CHECKING:
     from torchon.registry import (
         CommandRegistry,
         ExecutorRegistry,
+        ResolverRegistry,
         SaverRegistry,
         StorageRegistry,
         TagRegistry,
     )
     from torchon.saver import Saver
+    from torchon.session import RunInfo, TrialInfo
     from torchon.storage import LocalStorage, Storage, StorageError, split_scheme
 
 

@@ -24,11 +24,16 @@ FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
         "Script": "torchon-script",
         "Exporter": "torchon-export",
         "Builder": "torchon-export",
-        "artifact": "torchon-export",
     },
     "executors": {"local": "torchon-search", "ray": "torchon-ray"},
-    "storage": {"s3": "torchon-s3"},
-    "commands": {"serve": "torchon-export", "submit": "torchon-ray"},
+    "storage": {
+        "s3": "torchon-s3",
+        "mlflow": "torchon-mlflow",
+        "models": "torchon-mlflow",
+        "runs": "torchon-mlflow",
+    },
+    "resolvers": {"git": "torchon-extensions", "pypi": "torchon-extensions"},
+    "commands": {"serve": "torchon-export", "submit": "torchon-ray", "new": "torchon-extensions"},
 }
 
 

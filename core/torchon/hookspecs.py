@@ -12,7 +12,10 @@ implementation separately so that every name is attributed to the plugin that re
 registering the same name is an error naming both.
 
 Two hooks are not registrations: :func:`torchon_add_options` and :func:`torchon_apply_options` let a plugin add
-options to a command of someone else's (torchon-search adds ``--executor`` to ``torchon run``).
+options to a command of someone else's (torchon-search adds ``--executor`` to ``torchon run``). The *lifecycle*
+hooks (:func:`torchon_run_started` ... :func:`torchon_trial_finished`) tell plugins what a run is doing, as it does
+it (torchon-mlflow turns runs and trials into MLflow runs); they are called through :mod:`torchon.session`, which
+logs a plugin's failure and goes on, so a plugin's hook can never end a run.
 
 Each hook is documented in ``docs/plugins.md``; a test fails when one is missing there. The plugin manager derives
 its tables from these specs (a hook ``torchon_register_X(X: XRegistry)`` fills table ``X``), so adding a kind of
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
         StorageRegistry,
         TagRegistry,
     )
+    from torchon.session import RunInfo, TrialInfo
 
 PROJECT = "torchon"
 REGISTRATION_PREFIX = "torchon_register_"
@@ -55,6 +59,11 @@ __all__ = [
     "torchon_register_savers",
     "torchon_register_storage",
     "torchon_register_tags",
+    "torchon_run_finished",
+    "torchon_run_started",
+    "torchon_trial_finished",
+    "torchon_trial_reported",
+    "torchon_trial_started",
 ]
 
 
@@ -204,4 +213,67 @@ def torchon_apply_options(command: str, args: argparse.Namespace) -> Mapping[str
     :return: what to put in force, or None.
 
     Called once per command, after parsing, by the commands that take plugins' options.
+    """
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Lifecycle: what a run and its trials are doing
+# -------------------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def torchon_run_started(run: RunInfo) -> None:
+    """A run started: its folder holds the config as run, ``torchon.lock`` and ``run.json``; ``setup`` is next.
+
+    Called in the process of ``torchon run`` only (not in trial workers or data-parallel workers), before the
+    objects are set up. Metrics reported in this process from now on reach listeners added with
+    ``torchon.metrics.add_listener``. Keep it quick: the run waits for it.
+
+    :param run: the run (:class:`torchon.session.RunInfo`): its folder, its config, its top object, ``run.json``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def torchon_run_finished(run: RunInfo) -> None:
+    """A run ended, however it ended (``run.status``: ``succeeded``, ``failed`` or ``interrupted``), and its folder
+    is complete: ``run.json`` holds the final status and exit code, a search's ``results.csv`` and ``report.html``
+    are written. Called once for every :func:`torchon_run_started`, with the same ``run``.
+
+    :param run: the run, its ``record`` now final.
+    :return: ignored.
+    """
+
+
+@hookspec
+def torchon_trial_started(trial: TrialInfo) -> None:
+    """A trial of a search (or a variant of an experiment's stage) started, in a worker.
+
+    Called by the search's driver, in the run's process. A trial a rerun does not run again (its result was kept)
+    is told too, its metrics reported from its record and ``trial.cached`` true; a trial resumed from its last
+    checkpoint is told with the steps it had reported before.
+
+    :param trial: the trial (:class:`torchon.session.TrialInfo`): its number, stage, parameters, folder.
+    :return: ignored.
+    """
+
+
+@hookspec
+def torchon_trial_reported(trial: TrialInfo, step: int, metrics: Mapping[str, float]) -> None:
+    """A trial finished one step and reported ``metrics`` (its latest value of each) for ``step``.
+
+    :param trial: the trial.
+    :param step: the step's number, from 1.
+    :param metrics: metric name -> value.
+    :return: ignored.
+    """
+
+
+@hookspec
+def torchon_trial_finished(trial: TrialInfo) -> None:
+    """A trial ended: ``trial.status`` is ``completed``, ``pruned`` or ``failed`` (``trial.error`` says why),
+    ``trial.value`` its value of the search's metric.
+
+    :param trial: the trial, as it ended.
+    :return: ignored.
     """

@@ -10,6 +10,8 @@ it knows. Version 1::
       "torchon": "0.1.0",                      # the kernel that wrote it
       "python": "3.11.7",
       "config": "exp.yaml",
+      "overrides": ["train.optimizer.lr=0.003"],   # the command line's (torchon run exp.yaml OVERRIDE ...)
+      "config-digest": "<64 hex>",             # BLAKE3 of the config as run (the run folder's config.yaml)
       "extensions": {                          # one entry per header line, as resolved
         "my_ext": {"kind": "git", "spec": "https://host/repo.git@dev", "url": "https://host/repo.git",
                    "ref": "dev", "commit": "<40 hex>", "distribution": "my-ext", "version": "0.2.0"},
@@ -98,6 +100,8 @@ class Lock:
     torchon: str = __version__
     python: str = field(default_factory=lambda: sys.version.split()[0])
     config: str = ""
+    overrides: list[str] = field(default_factory=list)
+    config_digest: str = ""
     source: str = ""  # the file it was read from, for messages
 
     # -- making and storing ---------------------------------------------------------------------------------
@@ -111,7 +115,16 @@ class Lock:
         for entry in extensions.values():
             if entry.get("distribution") and entry.get("version"):
                 distributions[entry["distribution"]] = entry["version"]
-        return cls(extensions, classes, dict(sorted(distributions.items())), config=config.filename)
+        import blake3
+
+        return cls(
+            extensions,
+            classes,
+            dict(sorted(distributions.items())),
+            config=config.filename,
+            overrides=list(config.overrides),
+            config_digest=blake3.blake3(config.as_run().encode("utf-8")).hexdigest(),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +132,8 @@ class Lock:
             "torchon": self.torchon,
             "python": self.python,
             "config": self.config,
+            "overrides": self.overrides,
+            "config-digest": self.config_digest,
             "extensions": self.extensions,
             "classes": self.classes,
             "distributions": self.distributions,
@@ -160,6 +175,8 @@ class Lock:
             torchon=str(data.get("torchon", "")),
             python=str(data.get("python", "")),
             config=str(data.get("config", "")),
+            overrides=[str(o) for o in data.get("overrides", [])],
+            config_digest=str(data.get("config-digest", "")),
             source=str(path),
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,8 @@ from torchon import registry as registry_module
 from torchon.entrypoints import entry_points
 from torchon.errors import UserError
 from torchon.registry import Conflict, Table, TagRegistry
+
+logger = logging.getLogger("torchon.plugins")
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -48,6 +51,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "torchon.builtin.extensions",
     "torchon.builtin.savers",
     "torchon.builtin.storage",
+    "torchon.builtin.tags",
 )
 
 
@@ -251,6 +255,18 @@ class PluginManager:
     def add_options(self, command: str, parser: Any) -> None:
         """Let plugins add options to ``command``'s parser (``torchon_add_options``)."""
         self._pm.hook.torchon_add_options(command=command, parser=parser)
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call every plugin's ``hook`` (a hook spec's name), each on its own: one that raises is logged with
+        its plugin's name, and the others still run. For events (a run started) that no plugin may change."""
+        caller = getattr(self._pm.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):  # in pluggy's order: the last registered first
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception:
+                logger.warning(
+                    "plugin %r failed in %s; the run goes on", impl.plugin_name, hook, exc_info=True
+                )
 
     def apply_options(self, command: str, args: Any) -> dict[str, Any]:
         """What plugins' options put in force for ``command`` (``torchon_apply_options``), merged."""

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from torchon.env import get_env, set_env
 from torchon.errors import RunFailed, UserError, report_error
 from torchon.lock import Lock
 from torchon.run_folder import OutputError, RunFolder
-from torchon.session import running
+from torchon.session import RunInfo, run_finished, run_started, running
 
-__all__ = ["OutputError", "run_config"]
+__all__ = ["OutputError", "check_config", "run_config"]
 
 logger = logging.getLogger("torchon.run")
 
@@ -109,18 +109,80 @@ def _check_lock(lock: Lock, current: Lock, config: Config) -> None:
         )
 
 
-def _prepare(
-    config_path: str | Path, install: bool, locked: str | Path | None, options: Mapping[str, Any]
-) -> tuple[Config, Lock, Built]:
-    """Load, check against the lock, put the config's environment in force, build: nothing written yet."""
+def _load(
+    config_path: str | Path, install: bool, locked: str | Path | None, overrides: Sequence[str]
+) -> tuple[Config, Lock]:
+    """Load and check the config (with the command line's overrides), and check it against the lock."""
     lock = Lock.read(locked) if locked is not None else None
-    config = load_config(config_path, install=install, locked=lock)
+    config = load_config(config_path, install=install, locked=lock, overrides=overrides)
     run_lock = Lock.from_config(config)
     if lock is not None:
         _check_lock(lock, run_lock, config)
+    return config, run_lock
+
+
+def _prepare(
+    config_path: str | Path,
+    install: bool,
+    locked: str | Path | None,
+    options: Mapping[str, Any],
+    overrides: Sequence[str],
+) -> tuple[Config, Lock, Built]:
+    """Load, check against the lock, put the config's environment in force, build: nothing written yet."""
+    config, run_lock = _load(config_path, install, locked, overrides)
     env = config.environment(get_env())
     set_env(env.replace(config_path=str(Path(config_path).resolve()), extra={**env.extra, **options}))
     return config, run_lock, _build(config)
+
+
+def check_config(
+    config_path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    print_config: bool = False,
+    install_extensions: bool = False,
+    locked: str | Path | None = None,
+    debug: bool = False,
+) -> int:
+    """``torchon run --check`` / ``--print-config``: everything ``run`` checks before building (YAML, tags, links,
+    arguments, extensions, the lock), nothing built or written. 0 when the config would run, else 2."""
+    try:
+        config, _ = _load(config_path, install_extensions, locked, overrides)
+    except UserError as exc:
+        return report_error(exc, debug=debug)
+    if print_config:
+        sys.stdout.write(config.as_run())
+    else:
+        print(f"{config_path}: ok" + (f" (with {len(overrides)} override(s))" if overrides else ""))
+    return 0
+
+
+def _check_resume(folder: RunFolder, config: Config) -> None:
+    """``--resume`` continues a run only with the overrides it ran with: refuse, showing what differs."""
+    if not RunFolder.holds_run(folder.path):
+        return
+    before = list(folder.read_record().get("overrides", []))
+    if before == config.overrides:
+        return
+    import difflib
+
+    previous = folder.file(RunFolder.CONFIG)
+    old = previous.read_text(encoding="utf-8") if previous.is_file() else ""
+    diff = "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            config.as_run().splitlines(keepends=True),
+            f"{previous} (the run)",
+            "this command",
+        )
+    )
+    raise OutputError(
+        f"{folder.path} ran with other overrides than these; --resume continues a run only as it started\n"
+        f"  that run:     {' '.join(before) or '(none)'}\n  this command: {' '.join(config.overrides) or '(none)'}"
+        + (f"\n{diff.rstrip()}" if diff else "")
+        + "\n  fix: resume with the run's own overrides; or start over with --force instead of --resume (with -o "
+        "OUT it replaces the folder), or leave out --resume for a new run"
+    )
 
 
 def _record(
@@ -135,6 +197,7 @@ def _record(
         "argv": sys.argv,
         "plugins": _plugin_record(),
         "extensions": {r.name: r.to_dict() for r in config.resolved},
+        "overrides": config.overrides,
         "resume": resume,
         "started": _dt.datetime.now(_dt.UTC).isoformat(),
         "status": "running",
@@ -151,20 +214,24 @@ def run_config(
     install_extensions: bool = False,
     locked: str | Path | None = None,
     options: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
 ) -> int:
     """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config).
 
     ``install_extensions`` lets git and PyPI extensions be installed; ``locked`` is a lock file whose extensions
     are installed exactly, and whose distributions must be the installed ones. ``options`` is what plugins'
     command-line options put in force (:meth:`PluginManager.apply_options`): it joins the environment's ``extra``
-    and ``run.json``. A config that cannot be loaded
+    and ``run.json``. ``overrides`` change the config (:mod:`torchon.config.overrides`); ``run.json``, the lock and
+    the run's ``config.yaml`` record them. A config that cannot be loaded
     or built writes nothing, so fixing it and running again needs no --force.
     """
     previous = get_env()
     try:
         options = dict(options or {})
-        config, run_lock, built = _prepare(config_path, install_extensions, locked, options)
+        config, run_lock, built = _prepare(config_path, install_extensions, locked, options, overrides)
         folder = RunFolder.choose(config_path, output, resume=resume, force=force)
+        if resume:
+            _check_resume(folder, config)
         set_env(
             get_env().replace(
                 output_dir=str(folder.path.resolve()), debug=debug or config.debug or previous.debug
@@ -189,14 +256,18 @@ def _execute(
     """Write the run's folder, set up, run and tear down ``built`` there; the exit status."""
     env = get_env()
     handlers = _configure_logging(folder.file(RunFolder.LOG), env.debug)
-    folder.write_config(config.text)
+    folder.write_config(config.as_run())
     run_lock.write(folder.file(RunFolder.LOCK))
     record = _record(config_path, folder, config, resume, options)
     folder.write_record(record)
     metrics.start_recording(folder.file(RunFolder.METRICS))
     started = time.perf_counter()
     status, code = "failed", 1
+    info = RunInfo(
+        folder.path, config, built.root, record
+    )  # what plugins' lifecycle hooks see (MLflow tracking)
     try:
+        run_started(info)
         context = Context(env=env, output_dir=folder.path, resume=resume, logger=logger)
         logger.info("run %s -> %s", config_path, folder.path)
         with running(built.components, context):
@@ -225,6 +296,7 @@ def _execute(
             status=status, exit_code=code, finished=_dt.datetime.now(_dt.UTC).isoformat(), seconds=seconds
         )
         folder.write_record(record)
+        run_finished(info)
         for handler in handlers:
             logging.getLogger().removeHandler(handler)
             handler.close()

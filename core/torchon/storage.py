@@ -7,6 +7,7 @@ The kernel provides local paths and ``file://``; plugins add schemes (``s3://``)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
@@ -24,12 +25,19 @@ class StorageError(UserError):
     """A URI cannot be read or written; the message names it."""
 
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(//?)")
+
+
 def split_scheme(uri: str) -> tuple[str, str]:
-    """``("s3", "bucket/prefix")`` for ``s3://bucket/prefix``; plain paths are scheme ``file``."""
-    if "://" not in uri:
+    """``("s3", "bucket/prefix")`` for ``s3://bucket/prefix``, ``("models", "name/1")`` for MLflow's one-slash
+    ``models:/name/1``; plain paths (``C:/x`` too: a scheme has two letters or more) are scheme ``file``."""
+    match = _SCHEME.match(uri)
+    if match is None:
         return "file", uri
-    scheme, _, rest = uri.partition("://")
-    return scheme.lower(), rest
+    scheme, rest = match.group(1).lower(), uri[match.end() :]
+    if scheme == "file" and match.group(2) == "/":  # file:/abs/path
+        rest = "/" + rest
+    return scheme, rest
 
 
 class Storage(ABC):

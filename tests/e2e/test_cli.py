@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("torch", "ray", "boto3", "optuna", "git", "cookiecutter")
+HEAVY = ("torch", "ray", "boto3", "optuna", "git", "cookiecutter", "mlflow")
 
 EXTENSION = """
 import json

@@ -10,9 +10,6 @@ from torchon.registry import CommandRegistry
 def torchon_register_commands(commands: CommandRegistry) -> None:
     commands.add("run", "torchon.cli.run:RunCommand", help="build a config's runnable and run it")
     commands.add(
-        "new", "torchon.cli.new:NewCommand", help="bake a new extension package from torchon's template"
-    )
-    commands.add(
         "inspect", "torchon.cli.inspect_cmd:InspectCommand", help="show what a bundle holds and verify it"
     )
     commands.add(

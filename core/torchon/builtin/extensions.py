@@ -1,4 +1,4 @@
-"""Built-in extension resolvers: local paths, git URLs, PyPI requirements."""
+"""Built-in extension resolver: local paths. Git URLs and PyPI requirements come with torchon-extensions."""
 
 from __future__ import annotations
 
@@ -10,12 +10,4 @@ from torchon.registry import ResolverRegistry
 def torchon_register_resolvers(resolvers: ResolverRegistry) -> None:
     resolvers.add(
         "local", "torchon.extensions.local:LocalResolver", help="a folder or .py file on this machine"
-    )
-    resolvers.add(
-        "git", "torchon.extensions.git:GitResolver", help="a git repository, cloned into torchon's cache"
-    )
-    resolvers.add(
-        "pypi",
-        "torchon.extensions.pypi:PypiResolver",
-        help="a PyPI requirement such as pkg==1.0, installed with pip",
     )

@@ -1,5 +1,6 @@
 """Artifacts: files and folders a config names with ``!artifact URI``, fetched to a local path before the object
-that receives them is built, and carried inside every bundle the object is saved in.
+that receives them is built, and carried inside every bundle the object is saved in. The tag is the kernel's
+(:mod:`torchon.builtin.tags`), so a bundle needs no plugin for its artifacts.
 
 - ``!artifact ./vocab.txt`` or ``!artifact s3://bucket/weights.npy`` builds an :class:`Artifact`: a ``str``
   holding a local path (so ``open()``, ``numpy.load()`` and ``Path()`` take it as is) that remembers its source
@@ -38,7 +39,6 @@ __all__ = [
     "fetch",
     "fetch_artifacts",
     "loading",
-    "requirements",
 ]
 
 ARTIFACTS = "artifacts"
@@ -199,15 +199,3 @@ def carry_into(found: Iterable[tuple[Artifact, Any]], staging: Path, records: di
                 raise ValueError(f"artifact {art.uri} is an empty folder; a bundle carries files")
             placed[str(source)] = name
         entry.value = placed[str(source)]
-
-
-def requirements() -> dict[str, str]:
-    """The distribution (and version) that provides ``!artifact``, which loading the bundle needs."""
-    from torchon.plugins import get_manager
-
-    manager = get_manager()
-    entry = manager.tags.get("artifact")
-    info = manager.plugins.get(entry.plugin) if entry is not None else None
-    if info is None or not getattr(info, "distribution", None) or info.distribution.startswith("("):
-        return {}
-    return {info.distribution: info.version}

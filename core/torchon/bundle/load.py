@@ -90,12 +90,26 @@ def verify(folder: Path, manifest: dict[str, Any], where: str, *, digests: bool 
             raise BundleIntegrityError(f"{where}: {name} does not match its blake3 digest (altered)")
 
 
+def _only_for_artifacts(manifest: dict[str, Any], dist: str) -> bool:
+    """Whether the bundle requires ``dist`` only because it provided ``!artifact`` when the bundle was saved:
+    torchon-export did, before the kernel took the tag over, and its bundles need only the kernel for it now."""
+    if dist != "torchon-export" or not any(
+        name.startswith("artifacts/") for name in manifest.get("files", {})
+    ):
+        return False
+    nodes = manifest.get("nodes", [])
+    records = [*nodes, *(saver for node in nodes for saver in node.get("savers", []))]
+    return not any(record.get("distribution") == dist for record in records)
+
+
 def _check_requirements(manifest: dict[str, Any], where: str) -> None:
     """Distributions the bundle needs that are not installed, named with the version to install."""
     missing, mismatched = [], []
     for dist, wanted in manifest.get("requirements", {}).items():
         installed = installed_version(dist)
         if installed is None:
+            if _only_for_artifacts(manifest, dist):
+                continue
             missing.append(f"{dist}=={wanted}")
             continue
         if isinstance(wanted, str) and installed != wanted:

@@ -247,7 +247,6 @@ def _write_bundle(obj: Any, staging: Path, requirements: Iterable[str] = ()) -> 
             artifacts.carry_into(dumped.artifacts, staging, writer.files)
         except (OSError, ValueError) as exc:
             raise SaveError(str(exc)) from exc
-        writer.requirements.update(artifacts.requirements())
     header = _header(dumped.tags, writer.extensions)
     writer.write_file("config.yaml", emit_yaml(dumped.tree, header).encode("utf-8"))
     for path, node_obj in reversed(dumped.nodes):  # enclosing objects first, so nothing is saved twice

@@ -11,6 +11,10 @@ __all__ = ["Command"]
 class Command(ABC):
     """A ``torchon`` subcommand."""
 
+    #: The list argument (``nargs="*"``) that also takes the positional words given after options, as in
+    #: ``torchon run exp.yaml --check a.b=1``; None: such words are an error.
+    trailing: str | None = None
+
     @abstractmethod
     def configure(self, parser: argparse.ArgumentParser) -> None:
         """Add this command's arguments to ``parser``."""

@@ -7,6 +7,7 @@ Exit statuses: 0 success, 1 the work failed, 2 bad usage or a bad config.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,7 +43,8 @@ def _plugin_options(argv: Sequence[str]) -> list[str]:
     return values
 
 
-def _command_name(argv: Sequence[str], commands: Sequence[str]) -> str | None:
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The first argument that is not an option: the command asked for, registered or not."""
     skip = False
     for arg in argv:
         if skip:
@@ -52,8 +54,13 @@ def _command_name(argv: Sequence[str], commands: Sequence[str]) -> str | None:
             skip = True
             continue
         if arg == "--" or not arg.startswith("-"):
-            return arg if arg in commands else None
+            return arg
     return None
+
+
+def _command_name(argv: Sequence[str], commands: Sequence[str]) -> str | None:
+    word = _command_word(argv)
+    return word if word in commands else None
 
 
 def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -118,12 +125,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    from torchon.errors import UsageError
+    from torchon.first_party import first_party
     from torchon.importing import TargetImportError
     from torchon.plugins import PluginManager, set_manager
 
+    completing = "_ARGCOMPLETE" in os.environ  # the shell asks for completions (torchon[completion])
+    if completing:
+        from torchon.cli.completion import completion_argv
+
+        argv = completion_argv()
     manager = PluginManager.from_options(_plugin_options(argv))
     set_manager(manager)
     chosen = _command_name(argv, manager.commands.names())
+    asked = _command_word(argv)
+    dist = first_party("commands", asked) if chosen is None and asked else None
+    if dist:
+        raise UsageError(
+            f"unknown command {asked!r}: it comes from the {dist} plugin; install it (pip install {dist}), or "
+            "check that -p or TORCHON_DENY_PLUGINS does not leave it out"
+        )
     try:
         parser, command = build_parser(manager, chosen)
     except TargetImportError as exc:
@@ -131,7 +152,16 @@ def _main(argv: list[str]) -> int:
         owner = manager.describe_plugin(entry.plugin) if entry else "a plugin"
         print(f"torchon: error: command {chosen!r} of {owner} cannot be loaded: {exc}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    if completing:
+        from torchon.cli.completion import offer
+
+        offer(parser)  # prints the completions and exits (when argcomplete is installed)
+    args, extra = parser.parse_known_args(argv)
+    trailing = getattr(command, "trailing", None)
+    if extra and (trailing is None or any(word.startswith("-") for word in extra)):
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    if extra and trailing is not None:  # overrides given after options: torchon run exp.yaml --check a=1
+        setattr(args, trailing, [*getattr(args, trailing), *extra])
     if command is None:
         parser.print_help()
         return 2 if argv else 0

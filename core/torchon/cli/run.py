@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 
 from torchon.cli.command import Command
+from torchon.cli.completion import complete_overrides
 
 __all__ = ["RunCommand"]
 
 
 class RunCommand(Command):
+    trailing = "overrides"
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.description = (
             "Build the object a config describes and run it, writing the config as run, its lock (torchon.lock), "
@@ -17,6 +20,15 @@ class RunCommand(Command):
             "1 the run failed, 2 bad usage or config."
         )
         parser.add_argument("config", metavar="CONFIG", help="the YAML config to run")
+        overrides = parser.add_argument(
+            "overrides",
+            metavar="OVERRIDE",
+            nargs="*",
+            help="change the config without editing it: PATH=VALUE replaces a value (train.optimizer.lr=0.003, "
+            "'train.model[0].out_features=256'), +PATH=VALUE adds a key, ~PATH removes one; VALUE is YAML, so "
+            "tags and links work as in the file",
+        )
+        overrides.completer = complete_overrides  # type: ignore[attr-defined]  # argcomplete's hook
         parser.add_argument("-o", "--output", metavar="OUT", help="output folder for this run")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
@@ -25,6 +37,19 @@ class RunCommand(Command):
             help="continue the run in OUT (or the latest run of this config) where it stopped",
         )
         mode.add_argument("--force", action="store_true", help="replace what OUT holds")
+        dry = parser.add_mutually_exclusive_group()
+        dry.add_argument(
+            "--check",
+            action="store_true",
+            help="check the config (YAML, tags, links, arguments, extensions, overrides) and exit: 0 if it would "
+            "run, 2 if not; nothing is built or written",
+        )
+        dry.add_argument(
+            "--print-config",
+            action="store_true",
+            help="print the config as it would run (with the overrides applied), after checking it; nothing is "
+            "built or written",
+        )
         parser.add_argument(
             "--install-extensions",
             action="store_true",
@@ -40,8 +65,17 @@ class RunCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from torchon.plugins import get_manager
-        from torchon.runner import run_config
+        from torchon.runner import check_config, run_config
 
+        if args.check or args.print_config:
+            return check_config(
+                args.config,
+                overrides=args.overrides,
+                print_config=args.print_config,
+                install_extensions=args.install_extensions,
+                locked=args.locked,
+                debug=bool(getattr(args, "debug", False)),
+            )
         return run_config(
             args.config,
             output=args.output,
@@ -51,4 +85,5 @@ class RunCommand(Command):
             install_extensions=args.install_extensions,
             locked=args.locked,
             options=get_manager().apply_options("run", args),
+            overrides=args.overrides,
         )

@@ -7,13 +7,14 @@ Every problem is a :class:`ConfigError` carrying ``FILE:LINE:COL`` and a fix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torchon.config.errors import ConfigError, Mark, did_you_mean
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
+from torchon.config.overrides import COMMAND_LINE, source_text
 
 if TYPE_CHECKING:
     from torchon._component import ComponentBase
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Built", "Config", "ConfigError", "Mark", "load_config", "loads"]
 
-ENVIRONMENT_FIELDS = ("extensions", "resources", "debug", "install")
+ENVIRONMENT_FIELDS = ("extensions", "resources", "debug", "install", "track")
 
 
 @dataclass
@@ -47,6 +48,27 @@ class Config:
     resources: dict[str, str] = field(default_factory=dict)
     debug: bool = False
     install: bool = False  # the header's `install: true`: as if --install-extensions were given
+    track: str | None = None  # the header's `track: mlflow`: as --track says (which wins when given)
+    # the command line's, as given (torchon run CONFIG a.b=1)
+    overrides: list[str] = field(default_factory=list)
+    header: Any = None  # the header document as parsed (extensions, or !Environment), if any
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """The text of each source errors can point into, by the name their marks give: the file and the
+        command line's overrides."""
+        return {self.filename: self.text, COMMAND_LINE: source_text(self.overrides)}
+
+    def as_run(self) -> str:
+        """The config as it runs: the file's text, or with overrides, the tree they made written as YAML (headed
+        by a comment naming the file and the overrides)."""
+        if not self.overrides:
+            return self.text
+        from torchon.config.dump import emit_nodes
+
+        comment = "".join(f"#   {o}\n" for o in self.overrides)
+        tree = emit_nodes(self.root, self.header)
+        return f"# {self.filename} with the command line's overrides:\n{comment}{tree}"
 
     def build(self) -> Built:
         """Build the objects. Errors raised while constructing them carry the position of their tag."""
@@ -56,7 +78,7 @@ class Config:
         try:
             root = builder.build(self.root)
         except ConfigError as exc:
-            raise exc.attach_source(self.text) from exc.__cause__
+            raise exc.attach_source(self.sources) from exc.__cause__
         return Built(root, builder.components)
 
     def environment(self, base: Environment) -> Environment:
@@ -66,6 +88,7 @@ class Config:
             resolved={**base.resolved, **{r.name: r.to_dict() for r in self.resolved}},
             resources={**base.resources, **self.resources},
             debug=base.debug or self.debug,
+            extra={"track": self.track, **base.extra} if self.track else base.extra,
         )
 
 
@@ -83,8 +106,12 @@ def load_config(
     untrusted: bool = False,
     allow: Iterable[str] = (),
     locked: Lock | None = None,
+    overrides: Sequence[str] = (),
 ) -> Config:
     """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors).
+
+    ``overrides`` (``a.b=1``, ``+a.c=2``, ``~a.d``: :mod:`torchon.config.overrides`) change the parsed tree before
+    it is checked; errors in them name ``<command line>:N:COL``.
 
     ``untrusted`` is for configs that come from elsewhere (a bundle's): local-path extensions are not imported
     from where the config says, and extension classes must be torchon components. ``install`` lets git and PyPI
@@ -121,9 +148,14 @@ def load_config(
             fix="uninstall one of the two plugins, or leave one out with -p no:NAME or TORCHON_DENY_PLUGINS",
         ) from None
     try:
-        docs = parse_documents(text, filename)
+        aliases: dict[Mark, list[tuple[Any, Any]]] = {}
+        docs = parse_documents(text, filename, aliases)
         header, root = _split_documents(docs, filename)
-        config = Config(root, filename, text)
+        config = Config(root, filename, text, overrides=list(overrides), header=header)
+        if overrides:
+            from torchon.config.overrides import apply_overrides, parse_overrides
+
+            apply_overrides(root, parse_overrides(overrides), aliases)
         if header is not None:
             _read_header(config, header, base_dir)
         if locked is not None:  # --locked: install exactly what the lock records
@@ -140,7 +172,10 @@ def load_config(
             )
         validate(root)
     except ConfigError as exc:
-        raise exc.attach_source(text) from exc.__cause__
+        sources = {filename: text, COMMAND_LINE: source_text(overrides)}
+        if overrides and exc.mark is not None and exc.mark.file != COMMAND_LINE:
+            exc.fix += f" (the config was changed by the command line's overrides: {' '.join(overrides)})"
+        raise exc.attach_source(sources) from exc.__cause__
     return config
 
 
@@ -205,6 +240,14 @@ def _read_header(config: Config, header: Any, base_dir: Path) -> None:
             "install",
             fix="write install: true to install missing extensions (as --install-extensions does)",
         )
+        track = fields.get("track")
+        if track is not None and (not isinstance(track, str) or not track.strip()):
+            raise ConfigError(
+                "!Environment's track must name a tracker",
+                header.arg_mark("track"),
+                fix="write track: mlflow (with torchon-mlflow installed), as --track mlflow does",
+            )
+        config.track = track.strip().lower() if track else None
     elif isinstance(header, CMap):
         extensions = header
     else:
@@ -297,11 +340,21 @@ def _resolve_extensions(
                 )
         entry = manager.resolvers.get(ext.kind)
         if entry is None:
+            from torchon.first_party import first_party
+
+            dist = first_party("resolvers", ext.kind)
+            known = ", ".join(manager.resolvers.names())
             raise ConfigError(
                 f"extension {ext.name!r}: no resolver for {ext.kind!r} specs"
-                f"{did_you_mean(ext.kind, manager.resolvers.names())}",
+                + (
+                    f" ({ext.kind} extensions come with the {dist} plugin, which is not installed or not loaded)"
+                    if dist
+                    else did_you_mean(ext.kind, manager.resolvers.names())
+                ),
                 ext.mark,
-                fix=f"known kinds: {', '.join(manager.resolvers.names())}; install the plugin that handles {ext.kind!r}",
+                fix=f"install {dist} (pip install {dist}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out; known kinds here: {known}"
+                if dist
+                else f"known kinds: {known}; install the plugin that handles {ext.kind!r}",
             )
         try:
             resolver = entry.load()(install=install)

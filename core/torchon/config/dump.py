@@ -19,9 +19,10 @@ from ruamel.yaml.representer import SafeRepresenter
 from torchon._component import ComponentBase, Partial
 from torchon.artifact import Artifact
 from torchon.config import provenance
+from torchon.config.nodes import LinkNode, TagNode
 from torchon.errors import TorchonError
 
-__all__ = ["DumpError", "Dumped", "dump_tree", "dump_yaml", "emit_yaml", "tag_for"]
+__all__ = ["DumpError", "Dumped", "dump_tree", "dump_yaml", "emit_nodes", "emit_yaml", "tag_for"]
 
 
 class DumpError(TorchonError, TypeError):
@@ -180,13 +181,48 @@ def dump_yaml(obj: Any, header: dict[str, str] | None = None) -> str:
 
 def emit_yaml(tree: Any, header: dict[str, str] | None = None) -> str:
     """The YAML text of a converted tree, with ``header`` as a first document when given."""
+    return _emit([dict(header), tree] if header else [tree])
+
+
+def emit_nodes(root: Any, header: Any = None) -> str:
+    """The YAML text of a parsed config tree (:mod:`torchon.config.nodes`), tags and links as written; a node
+    the tree holds twice (a YAML alias) is written once with an anchor. ``header`` is the parsed first document."""
+    memo: dict[int, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if id(value) in memo:
+            return memo[id(value)]
+        out: Any
+        if isinstance(value, LinkNode):
+            return _Link(value.text)
+        if isinstance(value, TagNode):
+            if value.form == "mapping":
+                out = _Tagged(value.tag, {k: convert(v) for k, v in value.kwargs.items()})
+            elif value.form == "sequence":
+                out = _Tagged(value.tag, [convert(v) for v in value.args])
+            else:
+                out = _Tagged(value.tag, value.args[0] if value.args else None)
+        elif isinstance(value, dict):
+            out = {k: convert(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            out = [convert(v) for v in value]
+        else:
+            return value
+        memo[id(value)] = out
+        return out
+
+    body = _emit([convert(root)], flow=None)  # lists and mappings of plain values on one line, as configs do
+    return body if header is None else _emit([convert(header)]) + "---\n" + body
+
+
+def _emit(documents: list[Any], flow: bool | None = False) -> str:
     yaml = YAML(typ="safe")
     yaml.Representer = _Representer
-    yaml.default_flow_style = False
+    yaml.default_flow_style = flow
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
-    if header:
-        yaml.dump_all([dict(header), tree], out)
+    if len(documents) > 1:
+        yaml.dump_all(documents, out)
     else:
-        yaml.dump(tree, out)
+        yaml.dump(documents[0], out)
     return out.getvalue()

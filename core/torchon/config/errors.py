@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from torchon.errors import UserError
@@ -50,8 +50,11 @@ class ConfigError(UserError):
         lines.append(f"  fix: {self.fix}")
         return "\n".join(lines)
 
-    def attach_source(self, text: str) -> ConfigError:
-        """Remember the offending line of ``text`` (the config's source) for :meth:`format`."""
+    def attach_source(self, text: str | Mapping[str, str]) -> ConfigError:
+        """Remember the offending line of ``text`` (the config's source, or sources by file name: the config's
+        and the command line's overrides) for :meth:`format`."""
+        if isinstance(text, Mapping):
+            text = text.get(self.mark.file, "") if self.mark is not None else ""
         if self.mark is not None and self.source_line is None:
             source_lines = text.splitlines()
             if 0 < self.mark.line <= len(source_lines):

@@ -8,12 +8,24 @@ line and lets a search expand variants before anything is built.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from torchon.config.errors import Mark
 
-__all__ = ["CList", "CMap", "Index", "LinkNode", "TagNode", "children", "parse_link_path", "walk"]
+__all__ = [
+    "NODE_TYPES",
+    "CList",
+    "CMap",
+    "Index",
+    "LinkNode",
+    "TagNode",
+    "children",
+    "contents",
+    "parse_link_path",
+    "walk",
+]
 
 
 class CMap(dict):  # type: ignore[type-arg]
@@ -161,21 +173,36 @@ class LinkNode:
         return f"LinkNode(!@ {self.text} at {self.mark})"
 
 
-def children(value: Any) -> Iterator[Any]:
-    """The values directly inside a config value: a tag's arguments (positional, then keywords), a mapping's
-    values, a list's items; nothing for a plain value or a link."""
+# The shapes of a config tree are known here only: walkers descend with contents(), children() or walk(), into
+# NODE_TYPES only (any other value is a plain one, a leaf: not descending into those keeps walks fast).
+NODE_TYPES = (TagNode, LinkNode, dict, list, tuple)
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+def contents(value: Any) -> tuple[Sequence[Any], Mapping[Any, Any]]:
+    """``(positional, named)``: the values directly inside a config value, split as a call's arguments are. A tag
+    holds its arguments, a list positional values, a mapping named ones (by key); a plain value or a link holds
+    nothing. Walkers that need to know where a value is (its config path: ``a.b``, ``a[0]``) descend with this."""
     if isinstance(value, TagNode):
-        yield from value.args
-        yield from value.kwargs.values()
-    elif isinstance(value, dict):
-        yield from value.values()
-    elif isinstance(value, (list, tuple)):
-        yield from value
+        return value.args, value.kwargs
+    if isinstance(value, dict):
+        return (), value
+    if isinstance(value, (list, tuple)):
+        return value, _EMPTY
+    return (), _EMPTY
+
+
+def children(value: Any) -> list[Any]:
+    """The values directly inside a config value, positional then named (a list: :func:`walk` calls it for every
+    node of a tree)."""
+    positional, named = contents(value)
+    return [*positional, *named.values()]
 
 
 def walk(value: Any) -> Iterator[Any]:
-    """``value`` and every value inside it, depth first, a node before what it holds; each object once (a YAML
-    alias or a shared node is not walked twice). The one tree walker configs, locks and bundles use."""
+    """``value`` and every node inside it (tags, links, mappings, lists: not the plain values they hold), depth
+    first, a node before what it holds; each node once (a YAML alias or a shared node is not walked twice). The one
+    tree walker configs, locks, bundles and plugins use."""
     seen: set[int] = set()
     stack = [value]
     while stack:
@@ -184,4 +211,6 @@ def walk(value: Any) -> Iterator[Any]:
             continue
         seen.add(id(node))
         yield node
-        stack.extend(reversed(list(children(node))))
+        inner = children(node)
+        if inner:
+            stack.extend([child for child in reversed(inner) if isinstance(child, NODE_TYPES)])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchon._component import ComponentBase
 from torchon.config.errors import ConfigError, closest, did_you_mean
-from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
+from torchon.config.nodes import NODE_TYPES, CList, CMap, Index, LinkNode, TagNode, contents
 from torchon.first_party import FIRST_PARTY
 from torchon.importing import TargetImportError, import_target
 
@@ -71,29 +71,23 @@ class Resolver:
             self._check_cycle(link, ancestors)
 
     def _walk(self, value: Any, path: str, scopes: list[tuple[Any, Any]], ancestors: frozenset[int]) -> None:
-        """``scopes``: (mapping, key of the entry we are inside), innermost last, for lexical link lookup;
+        """``scopes``: (mapping or tag, key of the entry we are inside), innermost last, for lexical link lookup;
         ``ancestors``: ids of the nodes containing ``value``, to find links that point at their own container."""
+        if isinstance(value, LinkNode):
+            value.path = path
+            self.links.append((value, scopes, ancestors))
+            return
         if isinstance(value, TagNode):
             value.path = path
             self.resolve_tag(value)
-            inner = ancestors | {id(value)}
-            if value.form == "mapping":
-                for key, child in value.kwargs.items():
-                    self._walk(child, _join(path, key), [*scopes, (value, key)], inner)
-            elif value.form == "sequence":
-                for i, child in enumerate(value.args):
-                    self._walk(child, f"{path}[{i}]", scopes, inner)
-        elif isinstance(value, CMap):
-            inner = ancestors | {id(value)}
-            for key, child in value.items():
-                self._walk(child, _join(path, key), [*scopes, (value, key)], inner)
-        elif isinstance(value, CList):
-            inner = ancestors | {id(value)}
-            for i, child in enumerate(value):
+        positional, named = contents(value)
+        inner = ancestors | {id(value)}
+        for i, child in enumerate(positional):
+            if isinstance(child, NODE_TYPES):
                 self._walk(child, f"{path}[{i}]", scopes, inner)
-        elif isinstance(value, LinkNode):
-            value.path = path
-            self.links.append((value, scopes, ancestors))
+        for key, child in named.items():  # a name opens a scope: `model: !@ encoder` looks beside `model`
+            if isinstance(child, NODE_TYPES):
+                self._walk(child, f"{path}.{key}" if path else str(key), [*scopes, (value, key)], inner)
 
     @staticmethod
     def _check_cycle(link: LinkNode, ancestors: frozenset[int]) -> None:
@@ -397,10 +391,6 @@ class Resolver:
 
 
 _MISSING = object()
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 def _owned(obj: type, ext: str) -> bool:

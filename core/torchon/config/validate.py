@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 
 from torchon._component import Partial, init_signature
 from torchon.config.errors import ConfigError, did_you_mean
-from torchon.config.nodes import CList, CMap, TagNode
+from torchon.config.nodes import CList, CMap, TagNode, walk
 from torchon.config.types import check_value, describe_type, type_hints
 
 __all__ = ["validate"]
@@ -110,7 +110,7 @@ def _check_node(node: TagNode) -> None:
         if missing:
             raise ConfigError(
                 f"{node.label} is missing required argument(s): {', '.join(missing)}",
-                node.mark,
+                node.arg_mark(missing[0]),  # the tag, or the override that removed the argument
                 fix="add " + ", ".join(f"`{m}: ...`" for m in missing) + " under it",
                 path=node.path or None,
             )
@@ -131,20 +131,8 @@ def _check_node(node: TagNode) -> None:
 
 
 def validate(value: Any) -> None:
-    """Check every component of the tree; raises :class:`ConfigError` at the first problem."""
-    stack = [value]
-    seen: set[int] = set()
-    while stack:
-        item = stack.pop()
-        if isinstance(item, TagNode):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-            if item.kind == "component":
-                _check_node(item)
-            stack.extend(reversed(list(item.kwargs.values())))
-            stack.extend(reversed(list(item.args)))
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
+    """Check every component of the tree, each before the arguments it holds (it marks those it takes as
+    :class:`~torchon.component.Partial`); raises :class:`ConfigError` at the first problem."""
+    for node in walk(value):
+        if isinstance(node, TagNode) and node.kind == "component":
+            _check_node(node)

@@ -10,6 +10,7 @@ up for every scalar, which dominated the parse time of large configs.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -62,6 +63,8 @@ class _Constructor(SafeConstructor):
     """Safe construction plus torchon's tags; private so registrations stay here."""
 
     filename = "<config>"
+    # where an anchored value is written -> the (container, key) places of its aliases
+    aliases: dict[Mark, list[tuple[Any, Any]]]
 
     def _mark(self, node: Any) -> Mark:
         m = node.start_mark
@@ -97,6 +100,8 @@ class _Constructor(SafeConstructor):
                 )
             result.key_marks[key] = key_mark
             result.value_marks[key] = self._mark(value_node)
+            if value_node in self.constructed_objects:  # an alias (*name): overriding its anchor changes it
+                self.aliases.setdefault(result.value_marks[key], []).append((result, key))
             result[key] = self.construct_object(value_node, deep=True)
         return result
 
@@ -104,6 +109,8 @@ class _Constructor(SafeConstructor):
         result = CList(self._mark(node))
         for child in node.value:
             result.marks.append(self._mark(child))
+            if child in self.constructed_objects:
+                self.aliases.setdefault(result.marks[-1], []).append((result, len(result.marks) - 1))
             result.append(self.construct_object(child, deep=True))
         return result
 
@@ -174,18 +181,35 @@ for _unsupported in ("set", "omap", "pairs", "binary"):
     _Constructor.add_constructor(f"tag:yaml.org,2002:{_unsupported}", _Constructor.construct_undefined)
 
 
-def parse_documents(text: str, filename: str = "<config>") -> list[Any]:
-    """Parse every YAML document of ``text`` into the config tree, raising :class:`ConfigError` on bad input."""
+def parse_documents(
+    text: str,
+    filename: str = "<config>",
+    aliases: dict[Mark, list[tuple[Any, Any]]] | None = None,
+    position: Callable[[int, int], Mark] | None = None,
+) -> list[Any]:
+    """Parse every YAML document of ``text`` into the config tree, raising :class:`ConfigError` on bad input.
+    ``aliases`` receives, for each value a YAML alias (``*name``) repeats, where the anchored value is written ->
+    the (mapping, key) or (list, index) places of its aliases. ``position`` maps a 0-based line and column of
+    ``text`` to the mark to give (when ``text`` is put together from other sources: the command line's overrides).
+    """
     yaml = YAML(typ="safe")
     yaml.Resolver = _Resolver
-    yaml.Constructor = type("_FileConstructor", (_Constructor,), {"filename": filename})
+    fields: dict[str, Any] = {"filename": filename, "aliases": {} if aliases is None else aliases}
+    if position is not None:
+        fields["_mark"] = lambda self, node: position(node.start_mark.line, node.start_mark.column)
+    yaml.Constructor = type("_FileConstructor", (_Constructor,), fields)
     try:
         return list(yaml.load_all(text))
     except ConfigError as exc:
         raise exc.attach_source(text) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Mark(filename, mark.line + 1, mark.column + 1) if mark is not None else None
+        if mark is None:
+            where = None
+        elif position is not None:
+            where = position(mark.line, mark.column)
+        else:
+            where = Mark(filename, mark.line + 1, mark.column + 1)
         problem = exc.problem or exc.context or "invalid YAML"
         if isinstance(exc, ConstructorError):
             fix = "check the value's YAML type"

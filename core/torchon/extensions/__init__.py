@@ -1,12 +1,12 @@
 """Extensions named in a config header: what a spec is, what it resolved to, and the resolver interface.
 
 A header line ``my_ext: SPEC`` declares that module ``my_ext`` provides classes the config uses as
-``!my_ext.Name``. The spec is a local path, a git URL or a PyPI requirement; each kind is handled by a resolver
-registered through ``torchon_register_resolvers`` (the kernel registers all three, in :mod:`.local`, :mod:`.git`
-and :mod:`.pypi`). ``KIND+SPEC`` picks a resolver explicitly.
+``!my_ext.Name``. The spec is a local path, a git URL or a PyPI requirement (:func:`classify_spec` tells
+which); each kind is handled by a resolver registered through ``torchon_register_resolvers``. The kernel
+registers ``local`` (:mod:`.local`); the torchon-extensions plugin registers ``git`` and ``pypi``, building on
+the types and helpers here (through ``torchon.api``). ``KIND+SPEC`` picks a resolver explicitly.
 
-This module holds only the cheap, shared types; the resolvers (and GitPython, pip) are imported when a header
-uses their kind.
+This module holds only the cheap, shared types; a resolver is imported when a header uses its kind.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ __all__ = [
     "ExtensionError",
     "ExtensionResolver",
     "ExtensionSpec",
-    "GitResolver",
     "LocalResolver",
-    "PypiResolver",
     "ResolvedExtension",
     "classify_spec",
+    "has_project_file",
+    "import_extension",
+    "key_mismatch",
     "module_names_in",
 ]
 
@@ -41,11 +42,7 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*$")
 # A path spec ending in ``.git`` (optionally ``@ref`` / ``#subdirectory=...`` after it) names a repository.
 _GIT_PATH = re.compile(r"\.git/?(@[^/#]+(/[^/#]+)*)?(#.*)?$")
 
-_LAZY = {
-    "LocalResolver": "torchon.extensions.local",
-    "GitResolver": "torchon.extensions.git",
-    "PypiResolver": "torchon.extensions.pypi",
-}
+_LAZY = {"LocalResolver": "torchon.extensions.local"}
 
 
 class ExtensionError(UserError):

@@ -1,9 +1,10 @@
-"""Installing with pip into the running environment, and asking what is installed.
+"""Installing with pip into the running environment, and asking which distribution provides a module.
 
 Extensions are installed exactly as ``python -m pip install`` would install them, with the interpreter running
 torchon, so pip's own configuration (``pip.conf``, ``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_NO_INDEX``, ...)
 applies. What got installed is read back from the distributions' metadata, including pip's record of where a
-distribution came from (PEP 610 ``direct_url.json``).
+distribution came from (PEP 610 ``direct_url.json``). The local resolver uses this for ``--install-extensions``
+(an editable install), and the resolvers of torchon-extensions (git, PyPI) through ``torchon.api``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,7 @@ from urllib.parse import unquote, urlparse
 from torchon.distributions import forget as forget_distributions
 from torchon.extensions import ExtensionError
 
-__all__ = [
-    "Installed",
-    "dist_modules",
-    "installed_for_module",
-    "installed_from",
-    "installed_version",
-    "pip_install",
-]
+__all__ = ["Installed", "installed_for_module", "pip_install"]
 
 logger = logging.getLogger("torchon.extensions")
 
@@ -56,24 +50,15 @@ class Installed:
     def editable(self) -> bool:
         return bool(self.direct_url and self.direct_url.get("dir_info", {}).get("editable"))
 
-
-def _installed(dist: Any) -> Installed:
-    raw = dist.read_text("direct_url.json")
-    try:
-        direct = json.loads(raw) if raw else None
-    except ValueError:
-        direct = None
-    return Installed(dist.metadata["Name"], dist.version, direct if isinstance(direct, dict) else None)
-
-
-def installed_version(name: str) -> Installed | None:
-    """The installed distribution called ``name`` (any spelling), or None."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        return _installed(distribution(name))
-    except PackageNotFoundError:
-        return None
+    @classmethod
+    def of(cls, dist: Any) -> Installed:
+        """What an ``importlib.metadata.Distribution`` says of itself."""
+        raw = dist.read_text("direct_url.json")
+        try:
+            direct = json.loads(raw) if raw else None
+        except ValueError:
+            direct = None
+        return cls(dist.metadata["Name"], dist.version, direct if isinstance(direct, dict) else None)
 
 
 def installed_for_module(module: str) -> Installed | None:
@@ -85,38 +70,10 @@ def installed_for_module(module: str) -> Installed | None:
     importlib.invalidate_caches()
     for name in module_distributions().get(module, []):
         try:
-            return _installed(distribution(name))
+            return Installed.of(distribution(name))
         except PackageNotFoundError:
             continue
     return None
-
-
-def installed_from(folder: Path) -> Installed | None:
-    """The installed distribution pip installed from local folder ``folder``, or None."""
-    from importlib.metadata import distributions
-
-    wanted = folder.resolve()
-    for dist in distributions():
-        installed = _installed(dist)
-        if installed.source_dir == wanted:
-            return installed
-    return None
-
-
-def dist_modules(dist_name: str) -> list[str]:
-    """The top-level modules an installed distribution provides (private ones left out)."""
-    from packaging.utils import canonicalize_name
-
-    from torchon.distributions import module_distributions
-
-    wanted = canonicalize_name(dist_name)
-    return sorted(
-        module
-        for module, dists in module_distributions().items()
-        if any(canonicalize_name(d) == wanted for d in dists)
-        and not module.startswith("_")
-        and module.isidentifier()
-    )
 
 
 def _pip_errors(output: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import textwrap
@@ -55,7 +56,7 @@ def test_a_class_model_from_a_config_exports_loads_and_predicts(corpus: Any, tmp
     assert {"artifacts/vocab.txt", "artifacts/weights.npy"} <= set(manifest["files"])
     vocab = (tmp_path / "bundle" / "artifacts" / "vocab.txt").read_bytes()
     assert manifest["files"]["artifacts/vocab.txt"]["blake3"] == digest_bytes(vocab)
-    assert "torchon-export" in manifest["requirements"]  # it provides !artifact
+    assert manifest["requirements"] == {"torchon": torchon.__version__}  # the kernel provides !artifact
     assert "!artifact artifacts/vocab.txt" in (tmp_path / "bundle" / "config.yaml").read_text()
 
     script = f"import torchon; m = torchon.load({str(tmp_path / 'bundle')!r}); print(m.predict({TEXTS!r})); print(m.artifacts['vocab'])"
@@ -122,6 +123,40 @@ def test_an_altered_artifact_is_refused(corpus: Any, tmp_path: Path) -> None:
     torchon.save(model, tmp_path / "b")
     (tmp_path / "b" / "artifacts" / "vocab.txt").write_text("good bad plot evil\n")  # same size, other bytes
     with pytest.raises(BundleIntegrityError, match=r"artifacts/vocab\.txt does not match its blake3 digest"):
+        torchon.load(tmp_path / "b")
+
+
+def test_a_bundle_that_requires_torchon_export_for_its_artifacts_loads_without_it(
+    corpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bundles saved while torchon-export registered ``!artifact`` list it among their requirements."""
+    load_module = importlib.import_module("torchon.bundle.load")  # the module, not the function it exports
+
+    make_artifacts(tmp_path / "a")
+    model = corpus.TextModel(
+        {
+            "vocab": fetch(str(tmp_path / "a" / "vocab.txt")),
+            "weights": fetch(str(tmp_path / "a" / "weights.npy")),
+        }
+    )
+    torchon.save(model, tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    manifest["requirements"]["torchon-export"] = "0.1.0"
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    installed = load_module.installed_version
+    monkeypatch.setattr(
+        load_module, "installed_version", lambda d: None if d == "torchon-export" else installed(d)
+    )
+    assert torchon.load(tmp_path / "b").predict(TEXTS) == expected()
+
+    manifest["requirements"]["scikit-learn"] = "1.5.0"  # what is required for other reasons is still required
+    monkeypatch.setattr(
+        load_module,
+        "installed_version",
+        lambda d: None if d in ("torchon-export", "scikit-learn") else installed(d),
+    )
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"needs scikit-learn==1\.5\.0, which is not installed"):
         torchon.load(tmp_path / "b")
 
 

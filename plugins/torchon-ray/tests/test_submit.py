@@ -83,3 +83,37 @@ def test_a_bad_config_fails_before_anything_is_sent(ray_head, tmp_path: Path) ->
     proc = torchon("submit", cfg, "--cluster", ray_head.dashboard, env=ray_head.env(), cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{cfg}:4:8: error:" in proc.stderr and "did you mean" in proc.stderr
+
+
+def test_overrides_are_checked_here_and_shipped_with_the_job(ray_head, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ext = tmp_path / "ext"
+    shutil.copytree(TESTS / "raytoy", ext / "raytoy")
+    cfg = write_config(tmp_path, SEARCH, ext="./ext")
+    env = ray_head.env()
+    bad = torchon("submit", cfg, "trial.rat=0.2", "--cluster", ray_head.dashboard, env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("<command line>:1:7: error: trial.rat: no such key (did you mean rate?)")
+    assert not _client(ray_head).list_jobs() or all(
+        "rat=" not in j.entrypoint for j in _client(ray_head).list_jobs()
+    )
+
+    out = tmp_path / "out"
+    proc = torchon(
+        "submit",
+        cfg,
+        "--cluster",
+        ray_head.dashboard,
+        "trial.rate=!grid [0.2]",
+        "-o",
+        out,
+        "--wait",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = results(out)
+    assert [r["status"] for r in rows] == ["completed"] * 2  # one rate, two sizes
+    assert {r["rate"] for r in rows} == {"0.2"}
+    job_id = proc.stdout.split("submitted ", 1)[1].split(";")[0]
+    entry = next(j.entrypoint for j in _client(ray_head).list_jobs() if j.submission_id == job_id)
+    assert "'trial.rate=!grid [0.2]'" in entry

@@ -220,7 +220,7 @@ def test_a_checkpoint_holds_the_state_its_step_ended_with(manager, tmp_path: Pat
 
 
 def test_a_checkpoint_that_cannot_be_written_fails_the_run(manager, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import torchon_torch.saving as saving
+    import torchon_torch.checkpoint_writer as checkpoint_writer
 
     calls = []
 
@@ -228,7 +228,7 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_run(manager, tmp_path: Pa
         calls.append(path)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(saving.torchon, "save", failing_save)
+    monkeypatch.setattr(checkpoint_writer.torchon, "save", failing_save)
     built = build(with_lines(BASE, val_data=None, val_metric=None, metrics=None))
     trainer = setup(built, tmp_path)
     trainer.step()  # its checkpoint fails in the background...

@@ -11,11 +11,6 @@ def torchon_register_tags(tags: TagRegistry) -> None:
         "Exporter", "torchon_export.exporter:Exporter", help="save a component as a bundle, local or remote"
     )
     tags.add("Builder", "torchon_export.exporter:Builder", help="the seeds' name for !Exporter")
-    tags.add_value(
-        "artifact",
-        "torchon.bundle.artifacts:artifact",
-        help="a file or folder (local, s3://...) fetched to a local path and carried in bundles",
-    )
 
 
 @hookimpl

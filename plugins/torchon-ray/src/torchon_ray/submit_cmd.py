@@ -22,6 +22,8 @@ __all__ = ["SubmitCommand"]
 
 
 class SubmitCommand(Command):
+    trailing = "overrides"
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.description = (
             "Run a config on a Ray cluster through the Ray Jobs API (token authentication), shipping the config, "
@@ -29,6 +31,13 @@ class SubmitCommand(Command):
             "failed or the cluster cannot be reached, 2 bad usage, config or token."
         )
         parser.add_argument("config", metavar="CONFIG", nargs="?", help="the YAML config to run")
+        parser.add_argument(
+            "overrides",
+            metavar="OVERRIDE",
+            nargs="*",
+            help="change the config as `torchon run` does (PATH=VALUE, +PATH=VALUE, ~PATH); checked here, shipped "
+            "with the job",
+        )
         parser.add_argument(
             "--cluster",
             metavar="ADDRESS_OR_FILE",
@@ -106,18 +115,24 @@ def _submit(args: argparse.Namespace, cluster: object) -> int:
 
     assert isinstance(cluster, Cluster)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, overrides=args.overrides)
     except ConfigError as exc:
         print(exc.format(), file=sys.stderr)
         return 2
     output = str(Path(args.output).resolve()) if args.output else None
-    how = {"output": output, "python": cluster.python, "new": time.time() if args.new else None}
+    how = {
+        "output": output,
+        "python": cluster.python,
+        "new": time.time() if args.new else None,
+        "overrides": list(args.overrides),  # other overrides: another run (another submission id)
+    }
     jobs = Jobs(cluster)  # before packaging: a wrong token or address fails fast
     with tempfile.TemporaryDirectory(prefix="torchon-submit-") as tmp:
         package = build_package(config, Path(tmp) / "job", how)
         job_id = submission_id(args.config, package.digest)
         out = output or str(Path("runs", Path(args.config).stem, job_id).resolve())
-        command = [cluster.python, "-m", "torchon", "run", package.config_name, "-o", out, "--resume"]
+        command = [cluster.python, "-m", "torchon", "run", package.config_name, *args.overrides, "-o", out]
+        command.append("--resume")
         if package.install_extensions:
             command.append("--install-extensions")
         runtime_env: dict[str, object] = {

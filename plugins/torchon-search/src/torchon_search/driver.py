@@ -157,6 +157,7 @@ class Driver:
             prepare_args={
                 "config_path": str(config_path),
                 "config_text": self.config.text,
+                "overrides": list(self.config.overrides),  # trials build what the driver ran
                 "stages": {n: {"path": s.path, "base": s.base} for n, s in self.stages.items()},
             },
             session=session.capture(),
@@ -355,6 +356,8 @@ class Driver:
             )
             record.cached = True
             self._replay(trial, lane, record)
+            self._tell(stage, record, "started")
+            self._tell(stage, record, "finished")
             return
         folder.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {
@@ -378,6 +381,7 @@ class Driver:
         record.seconds = time.time()
         self._running[key] = (record, trial, lane, payload)
         executor.submit(Task(key, payload, dict(stage.options.resources), log=str(folder / "trial.log")))
+        self._tell(stage, record, "started")
 
     def _replay(self, trial: Any, lane: _Lane, record: TrialRecord) -> None:
         """Tell the study a finished trial from an earlier run, as if it had just run."""
@@ -411,6 +415,8 @@ class Driver:
                 record.steps = int(data["step"])
                 record.metrics = metrics
                 record.history.append({"step": record.steps, "metrics": metrics})
+                if not payload.get("force_save"):
+                    self._tell(stage, record, "reported", record.steps, metrics)
                 if metric and metric in metrics:
                     trial.report(float(metrics[metric]), record.steps)
                 if payload.get("sync"):
@@ -439,9 +445,39 @@ class Driver:
                 record.save_traceback(str(data["traceback"]))
             lane.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         record.save()
+        if not payload.get("force_save"):
+            self._tell(stage, record, "finished")
         if failed:
             logger.warning("trial %d (%s) failed: %s", record.number, record.key, record.error)
         return failed
+
+    def _tell(self, stage: StageSpec, record: TrialRecord, event: str, *args: Any) -> None:
+        """Tell plugins a trial ``started`` (with the steps it reported before, when cached or resumed),
+        ``reported`` a step, or ``finished`` (``torchon.session.trial_*``: MLflow tracking and the like)."""
+        # an experiment's stages have folders of their own; a search's one stage has not
+        info = session.TrialInfo(
+            record.number,
+            record.key,
+            dict(record.params),
+            Path(record.dir),
+            stage=stage.name if stage.folder else None,
+            metric=stage.options.metric,
+            mode=stage.options.mode,
+            status=record.status,
+            value=record.value,
+            metrics=dict(record.metrics),
+            steps=record.steps,
+            error=record.error,
+            cached=record.cached,
+        )
+        if event == "started":
+            session.trial_started(info)
+            for entry in record.history:
+                session.trial_reported(info, int(entry["step"]), dict(entry["metrics"]))
+        elif event == "reported":
+            session.trial_reported(info, *args)
+        else:
+            session.trial_finished(info)
 
     def _on_done(
         self,

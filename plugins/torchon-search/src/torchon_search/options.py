@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from torchon.api import CMap, ConfigError, Mark, TagNode, did_you_mean
+from torchon.api import CMap, ConfigError, Mark, TagNode, did_you_mean, walk
 from torchon_search.space import Dimension
 
 __all__ = [
@@ -74,23 +74,11 @@ OPTION_NAMES = tuple(f.name for f in fields(SearchOptions))
 
 def owner_of(root: Any, node: Any) -> tuple[TagNode | None, Any]:
     """The tagged node whose argument ``node`` is, and that argument's name (None when not found)."""
-    stack = [root]
-    seen: set[int] = set()
-    while stack:
-        value = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
+    for value in walk(root):
         if isinstance(value, TagNode):
             for key, child in value.kwargs.items():
                 if child is node:
                     return value, key
-            stack.extend(value.kwargs.values())
-            stack.extend(value.args)
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
     return None, None
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchon.api import CList, CMap, ConfigError, LinkNode, Mark, TagNode
+from torchon.api import CList, CMap, ConfigError, LinkNode, Mark, TagNode, contents
 
 __all__ = [
     "KINDS",
@@ -235,6 +235,7 @@ def find_dimensions(root: Any, base: str = "") -> list[Dimension]:
     def walk(
         value: Any, parent: Dimension | None, option: int, owner: TagNode | None, key: Any, path: str
     ) -> None:
+        """``owner``: the component ``value`` is an argument of, ``key`` which one (a name, or a position)."""
         if isinstance(value, LinkNode) or id(value) in seen:
             return
         if isinstance(value, (TagNode, CMap, CList)):
@@ -261,19 +262,12 @@ def find_dimensions(root: Any, base: str = "") -> list[Dimension]:
                 for i, item in enumerate(dim.options):
                     walk(item, dim, i, owner, key, f"{path}[{i}]")
             return
-        if isinstance(value, TagNode):
-            if value.form == "mapping":
-                for k, child in value.kwargs.items():
-                    walk(child, parent, option, value, k, f"{path}.{k}")
-            elif value.form == "sequence":
-                for i, child in enumerate(value.args):
-                    walk(child, parent, option, value, i, f"{path}[{i}]")
-        elif isinstance(value, CMap):
-            for k, child in value.items():
-                walk(child, parent, option, None, k, f"{path}.{k}")
-        elif isinstance(value, CList):
-            for i, child in enumerate(value):
-                walk(child, parent, option, None, i, f"{path}[{i}]")
+        arguments_of = value if isinstance(value, TagNode) else None
+        positional, named = contents(value)
+        for i, child in enumerate(positional):
+            walk(child, parent, option, arguments_of, i, f"{path}[{i}]")
+        for k, child in named.items():
+            walk(child, parent, option, arguments_of, k, f"{path}.{k}")
 
     walk(root, None, -1, None, None, base)
     return found

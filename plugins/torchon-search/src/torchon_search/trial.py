@@ -74,7 +74,7 @@ def prepare(args: Mapping[str, Any]) -> dict[str, Any]:
 
     config_path = Path(args["config_path"])
     with _cwd(config_path.parent):  # relative extension paths start at the config's folder, as for the driver
-        config = load_config(str(config_path), text=args["config_text"])
+        config = load_config(str(config_path), text=args["config_text"], overrides=args.get("overrides", ()))
     stages: dict[str, Any] = {}
     for name, spec in args["stages"].items():
         node = follow(config.root, spec["path"])

@@ -13,7 +13,17 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from torchon.api import CList, CMap, Component, ConfigError, LinkNode, TagNode, TreeBuilder, init_signature
+from torchon.api import (
+    CList,
+    CMap,
+    Component,
+    ConfigError,
+    LinkNode,
+    TagNode,
+    TreeBuilder,
+    contents,
+    init_signature,
+)
 from torchon_search.space import Dimension, search_kind
 
 __all__ = ["VariantBuilder", "find_path", "follow", "navigate", "node_index", "variant_key"]
@@ -22,22 +32,16 @@ Step = tuple[str, Any]  # ("kw", name) | ("arg", i) | ("key", k) | ("idx", i) | 
 
 
 def _children(value: Any) -> Iterator[tuple[Step, Any]]:
-    if isinstance(value, TagNode):
-        if search_kind(value) in ("grid", "choice"):
-            for i, item in enumerate(value.args):
-                yield ("opt", i), item
-        elif value.form == "mapping":
-            for k, child in value.kwargs.items():
-                yield ("kw", k), child
-        elif value.form == "sequence":
-            for i, child in enumerate(value.args):
-                yield ("arg", i), child
-    elif isinstance(value, CMap):
-        for k, child in value.items():
-            yield ("key", k), child
-    elif isinstance(value, CList):
-        for i, child in enumerate(value):
-            yield ("idx", i), child
+    if search_kind(value) in ("grid", "choice"):
+        for i, item in enumerate(value.args):
+            yield ("opt", i), item
+        return
+    by_position, by_name = ("arg", "kw") if isinstance(value, TagNode) else ("idx", "key")
+    positional, named = contents(value)
+    for i, child in enumerate(positional):
+        yield (by_position, i), child
+    for k, child in named.items():
+        yield (by_name, k), child
 
 
 def node_index(root: Any) -> dict[int, tuple[Any, tuple[Step, ...]]]:

@@ -33,11 +33,11 @@ from torch.utils.data import DataLoader, Dataset
 import torchon
 from torchon.api import ArgumentError, Partial
 from torchon_torch.checkpoint import capture_rng
+from torchon_torch.checkpoint_writer import CheckpointWriter
 from torchon_torch.checks import check_counts, check_device, make_optimizer, make_scheduler, monitored
 from torchon_torch.data import Batches
 from torchon_torch.distributed import Place
 from torchon_torch.metrics import Metric, resolve_metrics
-from torchon_torch.saving import CheckpointWriter
 from torchon_torch.training_run import CarriedState, TrainingRun, read_counters, write_counters
 
 __all__ = ["Trainer"]

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import torchon
 from torchon_torch.checkpoint import TrainingState, capture_rng, restore_rng, seed_everything
+from torchon_torch.checkpoint_writer import CheckpointWriter, snapshot
 from torchon_torch.data import Batches
 from torchon_torch.distributed import (
     Command,
@@ -43,7 +44,6 @@ from torchon_torch.distributed import (
 from torchon_torch.evaluator import evaluate, pick_device
 from torchon_torch.metrics import Metric
 from torchon_torch.progress import StepProgress, format_duration
-from torchon_torch.saving import CheckpointWriter, snapshot
 from torchon_torch.seeding import reseed_model
 
 __all__ = [

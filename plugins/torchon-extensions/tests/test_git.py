@@ -2,7 +2,7 @@
 form through a mirror, the lock replaying an old commit, and bad specs reported at their header line.
 
 The extensions here are plain package folders, which are used from torchon's cache without pip, so these tests
-run in-process and install nothing into the environment (the pip-installed kind is in tests/e2e).
+run in-process and install nothing into the environment (the pip-installed kind is in test_install.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import pytest
 
 from torchon.config import ConfigError, load_config
 from torchon.runner import run_config
-
-from .e2e.conftest import GitRepo
+from torchon_extensions.testing import GitRepo
 
 EXT = """\
 import json

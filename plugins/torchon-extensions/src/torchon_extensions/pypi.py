@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torchon.extensions import (
+from torchon.api import (
     ExtensionError,
     ExtensionResolver,
     ExtensionSpec,
     ResolvedExtension,
     import_extension,
     key_mismatch,
+    pip_install,
 )
-from torchon.extensions.pip import dist_modules, installed_version, pip_install
+from torchon_extensions.pip import dist_modules, installed_version
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement

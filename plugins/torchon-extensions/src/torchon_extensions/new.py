@@ -1,7 +1,8 @@
 """``torchon new [NAME]``: bake a new extension package from the cookiecutter template torchon ships.
 
-The template is package data of the ``torchon`` distribution (``torchon/extension_template``), so this works from
-a wheel install as well as from a checkout. cookiecutter is imported only when the command runs.
+The template is package data of the ``torchon-extensions`` distribution
+(``torchon_extensions/extension_template``), so this works from a wheel install as well as from a checkout.
+cookiecutter is imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from torchon.cli.command import Command
+from torchon.api import Command
 
 __all__ = ["NewCommand", "template_dir"]
 
 
 def template_dir() -> Path:
-    """The cookiecutter template inside the installed ``torchon`` package."""
-    import torchon
-
-    return Path(torchon.__file__).resolve().parent / "extension_template"
+    """The cookiecutter template inside the installed ``torchon_extensions`` package."""
+    return Path(__file__).resolve().parent / "extension_template"
 
 
 def _questions(template: Path) -> dict[str, object]:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from torchon.errors import UserError
+from torchon.api import UserError
 
 __all__ = ["CACHE_ENV", "GitCacheError", "RepoCache", "cache_root"]
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from torchon.errors import UserError
+from torchon.api import UserError
 
 __all__ = ["MIRRORS_ENV", "GitSpec", "GitSpecError", "parse_git_spec"]
 

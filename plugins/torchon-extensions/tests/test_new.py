@@ -1,8 +1,9 @@
 """`torchon new` bakes the extension template; the baked package installs, tests itself, and torchon uses it.
 
-The slow test does what a user does after `pip install torchon` (a wheel, not this checkout): build torchon's
-wheel, install it into a fresh venv, bake a package with that venv's `torchon new`, pip-install it there, run its
-own tests, and check that `torchon plugins` lists it and that its example config (`!my_thing.MyTrainer`) runs.
+The slow test does what a user does after `pip install torchon torchon-extensions` (wheels, not this checkout):
+build both wheels, install them into a fresh venv, bake a package with that venv's `torchon new`, pip-install it
+there, run its own tests, and check that `torchon plugins` lists it and that its example config
+(`!my_thing.MyTrainer`) runs.
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Venv
+from torchon_extensions.testing import Venv
 
-REPO = Path(__file__).resolve().parents[2]
+PLUGIN = Path(__file__).resolve().parents[1]
+REPO = PLUGIN.parents[1]
 
 
 def _new(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """`torchon new ARGS` from the development install, with cookiecutter's own files kept in tmp_path."""
+    """`torchon new ARGS` from the development install (this plugin loaded by name, whatever else is installed),
+    with cookiecutter's own files kept in tmp_path."""
     own = tmp_path / ".cookiecutter"
     own.mkdir(exist_ok=True)
     (own / "config.yaml").write_text(f"replay_dir: {str(own / 'replay')!r}\n")
     env = {**os.environ, "COOKIECUTTER_CONFIG": str(own / "config.yaml")}
     return subprocess.run(
-        [sys.executable, "-m", "torchon", "new", *args],
+        [sys.executable, "-m", "torchon", "-p", "extensions", "new", *args],
         cwd=tmp_path,
         env=env,
         input=stdin,
@@ -102,18 +105,27 @@ def test_baked_package_installs_next_to_a_wheel_installed_torchon_and_passes_its
     tmp_path: Path,
 ) -> None:
     venv = Venv(tmp_path / "venv", tmp_path / "wheels", tmp_path / "cache")
-    source = tmp_path / "torchon-src"  # a copy, so building leaves the checkout untouched
-    source.mkdir()
-    shutil.copy(REPO / "pyproject.toml", source)
-    shutil.copy(REPO / "README.md", source)
-    shutil.copytree(
-        REPO / "core", source / "core", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-    )
-    venv.pip("wheel", "--no-deps", "--quiet", "-w", tmp_path / "wheels", source)
-    wheel = next((tmp_path / "wheels").glob("torchon-*.whl"))
-    venv.pip("install", "--quiet", "--no-deps", "--ignore-installed", wheel)
-    where = venv.run("python", "-c", "import torchon; print(torchon.__file__)", check=True).stdout
-    assert Path(where.strip()).is_relative_to(venv.path), "torchon comes from the wheel, not the checkout"
+    # copies, so building leaves the checkout untouched
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    kernel = tmp_path / "torchon-src"
+    kernel.mkdir()
+    shutil.copy(REPO / "pyproject.toml", kernel)
+    shutil.copy(REPO / "README.md", kernel)
+    shutil.copytree(REPO / "core", kernel / "core", ignore=skip)
+    plugin = tmp_path / "torchon-extensions-src"
+    plugin.mkdir()
+    shutil.copy(PLUGIN / "pyproject.toml", plugin)
+    shutil.copy(PLUGIN / "README.md", plugin)
+    shutil.copytree(PLUGIN / "src", plugin / "src", ignore=skip)
+    for source in (kernel, plugin):
+        venv.pip("wheel", "--no-deps", "--quiet", "-w", tmp_path / "wheels", source)
+    wheels = [next((tmp_path / "wheels").glob(f"{name}-*.whl")) for name in ("torchon", "torchon_extensions")]
+    venv.pip("install", "--quiet", "--no-deps", "--ignore-installed", *wheels)
+    for module in ("torchon", "torchon_extensions"):
+        where = venv.run("python", "-c", f"import {module}; print({module}.__file__)", check=True).stdout
+        assert Path(where.strip()).is_relative_to(venv.path), (
+            f"{module} comes from its wheel, not the checkout"
+        )
 
     work = tmp_path / "work"
     work.mkdir()

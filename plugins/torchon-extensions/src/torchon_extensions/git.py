@@ -1,8 +1,8 @@
 """Git extensions: a repository cloned into torchon's cache, checked out at the resolved commit, then used.
 
-With ``--install-extensions`` (or a lock), the repository is fetched into the cache (:mod:`.gitcache`), the ref
-resolved to a commit (or the lock's commit taken), and that commit's files exported. The extension's folder (the
-repository's top, or its subfolder) is then
+With ``--install-extensions`` (or a lock), the repository is fetched into the cache
+(:mod:`torchon_extensions.gitcache`), the ref resolved to a commit (or the lock's commit taken), and that
+commit's files exported. The extension's folder (the repository's top, or its subfolder) is then
 
 - ``pip install``-ed when it is a project (``pyproject.toml`` / ``setup.py``), so its dependencies and entry
   points come along; pip records where it came from, which is how later runs recognise it;
@@ -22,20 +22,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torchon.extensions import (
+from torchon.api import (
     ExtensionError,
     ExtensionResolver,
     ExtensionSpec,
+    Installed,
     ResolvedExtension,
     has_project_file,
     import_extension,
+    installed_for_module,
     key_mismatch,
     module_names_in,
+    pip_install,
+    put_on_path,
 )
-from torchon.extensions.gitcache import GitCacheError, RepoCache
-from torchon.extensions.gitspec import GitSpec, GitSpecError, parse_git_spec
-from torchon.extensions.local import put_on_path
-from torchon.extensions.pip import Installed, dist_modules, installed_for_module, installed_from, pip_install
+from torchon_extensions.gitcache import GitCacheError, RepoCache
+from torchon_extensions.gitspec import GitSpec, GitSpecError, parse_git_spec
+from torchon_extensions.pip import dist_modules, installed_from
 
 __all__ = ["GitResolver"]
 
