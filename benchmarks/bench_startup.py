@@ -31,6 +31,7 @@ HEAVY = (
     "hydra",
     "omegaconf",
     "mlflow",
+    "plotly",
 )
 ANCHOR_CODE = "import pluggy, ruamel.yaml"
 

@@ -191,6 +191,12 @@ class RunnableBase(ComponentBase):
         self.__dict__.setdefault("_torchon_metrics", {}).update(clean)
         report(step=step, **clean)
 
+    def best(self) -> Mapping[str, Any] | None:
+        """The run's best result, recorded in ``run.json`` when the run ends and shown by ``torchon runs`` and
+        ``torchon compare``: ``{"metric": "val_accuracy", "value": 0.97, "mode": "max", "at": "step 12"}``
+        (``at`` optional). None (the default) when the runnable has no notion of a best result."""
+        return None
+
     @property
     def latest_metrics(self) -> dict[str, float]:
         """The most recent value of each metric this runnable reported."""

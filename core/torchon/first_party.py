@@ -33,7 +33,12 @@ FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
         "runs": "torchon-mlflow",
     },
     "resolvers": {"git": "torchon-extensions", "pypi": "torchon-extensions"},
-    "commands": {"serve": "torchon-export", "submit": "torchon-ray", "new": "torchon-extensions"},
+    "commands": {
+        "serve": "torchon-export",
+        "submit": "torchon-ray",
+        "new": "torchon-extensions",
+        "report": "torchon-search",
+    },
 }
 
 

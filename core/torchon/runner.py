@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
+import socket
 import sys
 import time
 import traceback
@@ -201,6 +203,9 @@ def _record(
         "resume": resume,
         "started": _dt.datetime.now(_dt.UTC).isoformat(),
         "status": "running",
+        # which process runs it: `torchon runs` tells a run still going from one whose process was killed
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
     }
 
 
@@ -242,6 +247,16 @@ def run_config(
         return report_error(exc, debug=debug or previous.debug)
     finally:
         set_env(previous)
+
+
+def _best(root: Any) -> dict[str, Any] | None:
+    """What the runnable says its best result was (``best()``), as ``run.json`` records it; None if nothing."""
+    try:
+        best = root.best() if callable(getattr(root, "best", None)) else None
+        return None if best is None else {str(k): v for k, v in dict(best).items()}
+    except Exception:  # the record is a courtesy: it never changes how the run ends
+        logger.warning("%s.best() failed", type(root).__name__, exc_info=True)
+        return None
 
 
 def _execute(
@@ -295,6 +310,9 @@ def _execute(
         record.update(
             status=status, exit_code=code, finished=_dt.datetime.now(_dt.UTC).isoformat(), seconds=seconds
         )
+        best = _best(built.root)
+        if best is not None:
+            record["best"] = best
         folder.write_record(record)
         run_finished(info)
         for handler in handlers:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("torch", "ray", "boto3", "optuna", "git", "cookiecutter", "mlflow")
+HEAVY = ("torch", "ray", "boto3", "optuna", "git", "cookiecutter", "mlflow", "plotly", "sklearn")
 
 EXTENSION = """
 import json

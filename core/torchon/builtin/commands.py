@@ -17,3 +17,9 @@ def torchon_register_commands(commands: CommandRegistry) -> None:
         "torchon.cli.plugins_cmd:PluginsCommand",
         help="list plugins, what they register, and failures",
     )
+    commands.add("runs", "torchon.cli.runs_cmd:RunsCommand", help="list runs: status, duration, best result")
+    commands.add(
+        "compare",
+        "torchon.cli.runs_cmd:CompareCommand",
+        help="compare runs: best results, and config differences as overrides",
+    )

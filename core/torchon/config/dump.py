@@ -22,7 +22,16 @@ from torchon.config import provenance
 from torchon.config.nodes import LinkNode, TagNode
 from torchon.errors import TorchonError
 
-__all__ = ["DumpError", "Dumped", "dump_tree", "dump_yaml", "emit_nodes", "emit_yaml", "tag_for"]
+__all__ = [
+    "DumpError",
+    "Dumped",
+    "dump_tree",
+    "dump_yaml",
+    "emit_nodes",
+    "emit_yaml",
+    "inline_yaml",
+    "tag_for",
+]
 
 
 class DumpError(TorchonError, TypeError):
@@ -188,37 +197,48 @@ def emit_nodes(root: Any, header: Any = None) -> str:
     """The YAML text of a parsed config tree (:mod:`torchon.config.nodes`), tags and links as written; a node
     the tree holds twice (a YAML alias) is written once with an anchor. ``header`` is the parsed first document."""
     memo: dict[int, Any] = {}
+    body = _emit(
+        [_plain(root, memo)], flow=None
+    )  # lists and mappings of plain values on one line, as configs do
+    return body if header is None else _emit([_plain(header, memo)]) + "---\n" + body
 
-    def convert(value: Any) -> Any:
-        if id(value) in memo:
-            return memo[id(value)]
-        out: Any
-        if isinstance(value, LinkNode):
-            return _Link(value.text)
-        if isinstance(value, TagNode):
-            if value.form == "mapping":
-                out = _Tagged(value.tag, {k: convert(v) for k, v in value.kwargs.items()})
-            elif value.form == "sequence":
-                out = _Tagged(value.tag, [convert(v) for v in value.args])
-            else:
-                out = _Tagged(value.tag, value.args[0] if value.args else None)
-        elif isinstance(value, dict):
-            out = {k: convert(v) for k, v in value.items()}
-        elif isinstance(value, list):
-            out = [convert(v) for v in value]
+
+def inline_yaml(value: Any) -> str:
+    """A parsed config value as one line of YAML (flow style): how an override writes it (``!Adam {lr: 0.1}``)."""
+    text = _emit([_plain(value, {})], flow=True, width=1 << 20).rstrip("\n")
+    return text.removesuffix("\n...").strip()
+
+
+def _plain(value: Any, memo: dict[int, Any]) -> Any:
+    """``value`` (a parsed config tree) as what the representer writes: tags and links as their markers."""
+    if id(value) in memo:
+        return memo[id(value)]
+    out: Any
+    if isinstance(value, LinkNode):
+        return _Link(value.text)
+    if isinstance(value, TagNode):
+        if value.form == "mapping":
+            out = _Tagged(value.tag, {k: _plain(v, memo) for k, v in value.kwargs.items()})
+        elif value.form == "sequence":
+            out = _Tagged(value.tag, [_plain(v, memo) for v in value.args])
         else:
-            return value
-        memo[id(value)] = out
-        return out
+            out = _Tagged(value.tag, value.args[0] if value.args else None)
+    elif isinstance(value, dict):
+        out = {k: _plain(v, memo) for k, v in value.items()}
+    elif isinstance(value, list):
+        out = [_plain(v, memo) for v in value]
+    else:
+        return value
+    memo[id(value)] = out
+    return out
 
-    body = _emit([convert(root)], flow=None)  # lists and mappings of plain values on one line, as configs do
-    return body if header is None else _emit([convert(header)]) + "---\n" + body
 
-
-def _emit(documents: list[Any], flow: bool | None = False) -> str:
+def _emit(documents: list[Any], flow: bool | None = False, width: int | None = None) -> str:
     yaml = YAML(typ="safe")
     yaml.Representer = _Representer
     yaml.default_flow_style = flow
+    if width is not None:
+        yaml.width = width
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
     if len(documents) > 1:

@@ -417,3 +417,56 @@ class _Slot:
             if isinstance(mark, Mark)
             else Mark(COMMAND_LINE, self.override.line, self.override.value_col)
         )
+
+
+# -- the other way: overrides from two trees ------------------------------------------------------------------
+
+
+def difference(before: Any, after: Any) -> list[str]:
+    """Overrides that turn the config tree ``before`` into ``after`` (both parsed, below their top objects), as
+    ``torchon compare`` shows two runs: ``apply_overrides(before, parse_overrides(difference(before, after)))``
+    gives a tree equal to ``after``."""
+    from torchon.config.dump import inline_yaml
+
+    out: list[str] = []
+
+    def items(node: Any) -> Any:
+        return (node.kwargs if node.form == "mapping" else node.args) if isinstance(node, TagNode) else node
+
+    def same_shape(a: Any, b: Any) -> bool:
+        if isinstance(a, TagNode) or isinstance(b, TagNode):
+            return isinstance(a, TagNode) and isinstance(b, TagNode) and (a.tag, a.form) == (b.tag, b.form)
+        return (isinstance(a, dict) and isinstance(b, dict)) or (isinstance(a, list) and isinstance(b, list))
+
+    def compare(a: Any, b: Any, path: tuple[str | Index, ...]) -> None:
+        if not path or (same_shape(a, b) and not (isinstance(a, TagNode) and a.form == "scalar")):
+            ia, ib = items(a), items(b)
+            if isinstance(ia, dict):
+                for key in ia:
+                    if key in ib:
+                        compare(ia[key], ib[key], (*path, _key(key)))
+                    else:
+                        out.append("~" + path_text((*path, _key(key))))
+                for key in ib:
+                    if key not in ia:
+                        out.append(f"+{path_text((*path, _key(key)))}={inline_yaml(ib[key])}")
+            else:
+                for i in range(min(len(ia), len(ib))):
+                    compare(ia[i], ib[i], (*path, Index(i)))
+                for i in range(
+                    len(ia) - 1, len(ib) - 1, -1
+                ):  # removals from the end: earlier indexes stay put
+                    out.append("~" + path_text((*path, Index(i))))
+                for i in range(len(ia), len(ib)):
+                    out.append(f"+{path_text((*path, Index(i)))}={inline_yaml(ib[i])}")
+            return
+        text = inline_yaml(b)
+        if inline_yaml(a) != text:
+            out.append(f"{path_text(path)}={text}")
+
+    compare(before, after, ())
+    return out
+
+
+def _key(key: Any) -> str | Index:
+    return key if isinstance(key, str) and _NAME.fullmatch(key) else Index(key)

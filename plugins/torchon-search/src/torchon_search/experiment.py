@@ -178,12 +178,17 @@ class Experiment(Runnable):
     def setup(self, context: Context) -> None:
         self._output = context.output_dir
 
+    def best(self) -> dict[str, Any] | None:
+        """The last stage's best trial (``torchon runs`` and ``compare`` show it)."""
+        return getattr(self, "_best", None)
+
     def run(self) -> None:
         from torchon.api import get_env
         from torchon_search.driver import Driver, StageSpec
         from torchon_search.live import Display
         from torchon_search.records import write_csv
         from torchon_search.report import write_report
+        from torchon_search.search import best_of
         from torchon_search.variant import find_path
 
         out = self._output or Path(get_env().output_dir or ".")
@@ -235,5 +240,8 @@ class Experiment(Runnable):
         for name in self._order:
             best[name] = driver.export_best(name, out / "best" / name)
         display.summary(driver, out, best)
+        last = next((n for n in reversed(self._order) if driver.survivors.get(n)), None)
+        if last is not None:  # the last stage's best trial: what the experiment ends with
+            self._best = best_of(driver.survivors[last][0], self._stages[last]["options"], last)
         if not any(best.values()) and not any(driver.survivors.values()):
             raise RunFailed("no stage produced a result")

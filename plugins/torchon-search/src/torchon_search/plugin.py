@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from torchon.api import ExecutorRegistry, TagRegistry, hookimpl
+from torchon.api import CommandRegistry, ExecutorRegistry, TagRegistry, hookimpl
 
 _SPACE = "torchon_search.space"
 
@@ -25,6 +25,15 @@ def torchon_register_tags(tags: TagRegistry) -> None:
 @hookimpl
 def torchon_register_executors(executors: ExecutorRegistry) -> None:
     executors.add("local", "torchon_search.local:LocalExecutor", help="trials in local worker processes")
+
+
+@hookimpl
+def torchon_register_commands(commands: CommandRegistry) -> None:
+    commands.add(
+        "report",
+        "torchon_search.report_cmd:ReportCommand",
+        help="write a search's or an experiment's report.html again from its run folder",
+    )
 
 
 @hookimpl

@@ -106,4 +106,17 @@ class Search(Runnable):
         ranked = driver.survivors.get("search") or []
         if not ranked:
             raise RunFailed("no trial completed")
+        self._best = best_of(ranked[0], self._options)
         self.report(step=len(records), best=ranked[0].value if ranked[0].value is not None else 0.0)
+
+    def best(self) -> dict[str, Any] | None:
+        """The best trial's metric (``torchon runs`` and ``compare`` show it)."""
+        return getattr(self, "_best", None)
+
+
+def best_of(record: Any, options: Any, stage: str | None = None) -> dict[str, Any] | None:
+    """What ``run.json`` records as a search's best result: the best trial's metric, and which trial."""
+    if record.value is None:
+        return None
+    at = f"{stage} trial {record.number}" if stage else f"trial {record.number}"
+    return {"metric": options.metric, "value": record.value, "mode": options.mode, "at": at}

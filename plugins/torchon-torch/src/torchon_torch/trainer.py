@@ -215,6 +215,17 @@ class Trainer(torchon.Runnable):
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
+    def best(self) -> dict[str, Any] | None:
+        """The validation metric at the best step (``torchon runs`` and ``compare`` show it)."""
+        if self.val_metric is None or self.best_metric is None:
+            return None
+        return {
+            "metric": self.val_metric,
+            "value": self.best_metric,
+            "mode": self.val_mode,
+            "at": f"step {self.best_step}",
+        }
+
     @property
     def rank(self) -> int:
         place = self._run.place if self._run is not None else self._place
