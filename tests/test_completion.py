@@ -38,7 +38,8 @@ def complete(line: str, cwd: Path) -> list[str]:
 
 def test_commands_options_and_config_keys_complete(tmp_path: Path) -> None:
     (tmp_path / "job.yaml").write_text(CONFIG)
-    assert complete("torchon r", tmp_path) == ["run "]
+    assert complete("torchon ru", tmp_path) == ["run", "runs"]  # two commands: no space after either
+    assert complete("torchon plu", tmp_path) == ["plugins "]
     assert complete("torchon run job.yaml --chec", tmp_path) == ["--check "]
     assert complete("torchon run job.yaml opt", tmp_path) == sorted(["optimizer=", "optimizer.lr="])
     assert complete("torchon run job.yaml steps=3 ~mod", tmp_path) == sorted(

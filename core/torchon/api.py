@@ -47,6 +47,7 @@ _NAMES: dict[str, str] = {
     "Saver": "torchon.saver",
     "SaverRegistry": "torchon.registry",
     "Storage": "torchon.storage",
+    "storage_for": "torchon.storage",
     "StorageError": "torchon.storage",
     "StorageRegistry": "torchon.registry",
     "TagNode": "torchon.config.nodes",
@@ -176,6 +177,7 @@ __all__ = [
     "set_env",
     "set_manager",
     "split_scheme",
+    "storage_for",
     "type_hints",
     "walk",
 ]
@@ -227,7 +229,7 @@ if TYPE_CHECKING:
     )
     from torchon.saver import Saver
     from torchon.session import RunInfo, TrialInfo
-    from torchon.storage import LocalStorage, Storage, StorageError, split_scheme
+    from torchon.storage import LocalStorage, Storage, StorageError, split_scheme, storage_for
 
 
 def __getattr__(name: str) -> Any:

@@ -43,8 +43,9 @@ def test_the_digits_experiment_searches_reduces_evaluates_and_exports(tmp_path: 
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert json.loads((out / "run.json").read_text())["status"] == "succeeded"
     report = (out / "report.html").read_text()
-    plots = dict(re.findall(r'data-plot="(\w+)" data-series="(\d+)"', report))
-    assert int(plots["curves"]) > 0 and int(plots["parallel"]) > 0  # metric over steps; hyperparameters
+    drawn = re.findall(r'<div class="chart" data-chart="(\w+)">', report)
+    # the train stage's metric over steps and hyperparameters, the test stage's bars, and the stages' graph
+    assert drawn.count("curves") == 2 and "parallel" in drawn and "slices" in drawn and "dag" in drawn
 
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))

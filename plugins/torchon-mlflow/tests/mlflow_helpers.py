@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -112,18 +111,3 @@ def history(client: Any, run: Any, metric: str) -> list[tuple[int, float]]:
 
 def artifacts(client: Any, run: Any) -> set[str]:
     return {a.path for a in client.list_artifacts(run.info.run_id)}
-
-
-def kernel_reads(uri: str) -> bool:
-    """Whether this torchon's kernel gives ``uri`` (``models:/...``, MLflow's one-slash form) to its scheme's
-    storage backend rather than reading it as a local path."""
-    from torchon.api import split_scheme
-
-    return split_scheme(uri)[0] == re.split(r":", uri, maxsplit=1)[0]
-
-
-needs_one_slash_uris = pytest.mark.skipif(
-    not kernel_reads("models:/m/1"),
-    reason="the kernel reads 'models:/NAME/1' as a local path: torchon.storage.split_scheme takes only "
-    "SCHEME:// URIs (MLflow's models:/ and runs:/ have one slash)",
-)

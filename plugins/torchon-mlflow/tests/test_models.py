@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mlflow_helpers import TOY, needs_one_slash_uris, torchon, tracked_run, unique, write_config
+from mlflow_helpers import TOY, torchon, tracked_run, unique, write_config
 
 import torchon as torchon_module
 from torchon.api import BundleIntegrityError, StorageError
@@ -59,7 +59,6 @@ def test_a_bundle_becomes_a_registered_model_version(
         torchon_module.save(first, f"mlflow://{name}/3")
 
 
-@needs_one_slash_uris
 def test_models_and_runs_uris_load_with_every_digest_checked(
     mlflow_env: dict[str, str], client: Any, mltoy: Any, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -105,13 +106,13 @@ def ray_head() -> Iterator[RayHead]:
 
 @pytest.fixture
 def join_node(ray_head: RayHead) -> Iterator[Callable[[int], None]]:
-    """``join_node(cpus)`` starts one more Ray node (on this machine) and returns once the head counts it; the node
+    """``join_node(cpus, resources)`` starts one more Ray node (on this machine) and returns once the head counts it; the node
     leaves at the end of the test, which waits until the head no longer counts it (the next tests see the cluster
     they expect)."""
     joined: list[tuple[int, Path]] = []  # each node's CPUs and log
     stack = contextlib.ExitStack()
 
-    def join(cpus: int) -> None:
+    def join(cpus: int, resources: dict[str, float] | None = None) -> None:
         ray_exe = Path(sys.executable).with_name("ray")
         ports = _free_ports(6)
         command = [
@@ -122,6 +123,8 @@ def join_node(ray_head: RayHead) -> Iterator[Callable[[int], None]]:
             "--runtime-env-agent-port", str(ports[5]),
             "--num-cpus", str(cpus), "--num-gpus", "0", "--object-store-memory", str(100 * 1024 * 1024),
         ]  # fmt: skip
+        if resources:
+            command += ["--resources", json.dumps(resources)]
         env = ray_head.env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         env.pop("RAY_ADDRESS")
         _, log = stack.enter_context(_started(command, env, Path(ray_head.temp) / f"node-{ports[0]}.log"))

@@ -125,7 +125,11 @@ def test_without_max_concurrent_trials_fill_the_cluster_not_the_driver_machine(
 
 
 def test_a_node_that_joins_during_a_search_takes_trials(ray_head, join_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = write_config(tmp_path, WIDE.replace("[1, 2, 3, 4]", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]"))
+    # 3 waves of 12 s on the head's 4 CPUs: time for a node to join (ray start) on a loaded machine
+    wide = WIDE.replace("[1, 2, 3, 4]", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]").replace(
+        "pause: 6.0", "pause: 12.0"
+    )
+    config = write_config(tmp_path, wide)
     out = tmp_path / "out"
     search = subprocess.Popen(
         [sys.executable, "-m", "torchon", "run", str(config), "-o", str(out)],

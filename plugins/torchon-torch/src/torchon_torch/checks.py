@@ -16,7 +16,7 @@ from torch import nn
 from torchon.api import ArgumentError, did_you_mean
 from torchon_torch.metrics import Metric
 
-__all__ = ["check_counts", "check_device", "make_optimizer", "make_scheduler", "monitored"]
+__all__ = ["check_counts", "check_device", "check_executor", "make_optimizer", "make_scheduler", "monitored"]
 
 
 def check_counts(values: dict[str, Any]) -> None:
@@ -54,6 +54,45 @@ def check_device(device: str) -> None:
         raise ArgumentError(
             "device", f"{device!r} is not a torch device", fix="use auto, cpu, cuda or cuda:N"
         ) from None
+
+
+def check_executor(executor: Any, resources: Any, max_failures: Any, storage: Any) -> None:
+    """``executor`` (and what goes with ``ray``): a known one, installed here."""
+    if executor not in (None, "local", "ray"):
+        raise ArgumentError(
+            "executor", f"must be local or ray, got {executor!r}", fix="set executor: local or executor: ray"
+        )
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("torchon_ray") is None:
+            raise ArgumentError(
+                "executor",
+                "ray needs the torchon-ray plugin, which is not installed",
+                fix="pip install torchon-ray, or leave executor out to train on this machine",
+            )
+    if resources is not None:
+        if not isinstance(resources, dict) or not resources:
+            raise ArgumentError(
+                "resources_per_process",
+                f"must map Ray resource names to amounts, got {resources!r}",
+                fix="write resources_per_process: {CPU: 1} or {GPU: 1}",
+            )
+        for key, value in resources.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ArgumentError(
+                    "resources_per_process",
+                    f"resource {key} must be a number, 0 or more, got {value!r}",
+                    fix=f"write {key}: 1",
+                )
+    if not isinstance(max_failures, int) or max_failures < 0:
+        raise ArgumentError(
+            "max_failures", f"must be 0 or more, got {max_failures!r}", fix="set max_failures: 0 or more"
+        )
+    if storage is not None and not isinstance(storage, str):
+        raise ArgumentError(
+            "storage", f"must be a folder or a URI, got {storage!r}", fix="write storage: s3://..."
+        )
 
 
 def monitored(

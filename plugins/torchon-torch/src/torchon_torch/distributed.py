@@ -69,10 +69,23 @@ class Command(enum.IntEnum):
 class Place:
     """This process's place among the data-parallel processes of one Trainer."""
 
-    def __init__(self, rank: int, world: int, port: int, store: Any = None) -> None:
+    def __init__(
+        self,
+        rank: int,
+        world: int,
+        port: int,
+        store: Any = None,
+        *,
+        local_rank: int | None = None,
+        external: bool = False,
+    ) -> None:
         self.rank, self.world, self.port = rank, world, port
         self.store = store  # process 0's TCPStore, which the others join
         self.workers: list[Any] = []  # process 0: the other processes
+        # this process's index among those of its machine: the GPU it takes when the device names none
+        self.local_rank = rank if local_rank is None else local_rank
+        # the process group was set up by someone else (Ray Train's workers): joined as it is, never destroyed here
+        self.external = external
 
 
 @runtime_checkable
@@ -213,7 +226,7 @@ def shutdown(place: Place, *, clean: bool) -> None:
             time.sleep(1)
             proc.kill()
             proc.wait()
-    if dist.is_initialized():
+    if dist.is_initialized() and not place.external:
         dist.destroy_process_group()
     place.store = None
     failure = failed_workers(place)

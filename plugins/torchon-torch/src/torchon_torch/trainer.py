@@ -34,13 +34,23 @@ import torchon
 from torchon.api import ArgumentError, Partial
 from torchon_torch.checkpoint import capture_rng
 from torchon_torch.checkpoint_writer import CheckpointWriter
-from torchon_torch.checks import check_counts, check_device, make_optimizer, make_scheduler, monitored
+from torchon_torch.checks import (
+    check_counts,
+    check_device,
+    check_executor,
+    make_optimizer,
+    make_scheduler,
+    monitored,
+)
 from torchon_torch.data import Batches
 from torchon_torch.distributed import Place
 from torchon_torch.metrics import Metric, resolve_metrics
 from torchon_torch.training_run import CarriedState, TrainingRun, read_counters, write_counters
 
-__all__ = ["Trainer"]
+__all__ = ["RAY_RUN", "Trainer"]
+
+# what sets up a run of a Trainer with executor: ray (torchon-ray), imported only then
+RAY_RUN = "torchon_ray.train:RayTrainRun.start"
 
 logger = logging.getLogger("torchon.torch")
 
@@ -80,6 +90,16 @@ class Trainer(torchon.Runnable):
         ``skip`` the batch.
     :param processes: data-parallel processes (``torch.distributed``; one per GPU, gloo on the CPU), started by
         the Trainer itself.
+    :param executor: where the ``processes`` run: ``local`` (this machine, started by the Trainer itself) or
+        ``ray`` (Ray Train workers placed on a Ray cluster's nodes; needs torchon-ray). Default: ``torchon run
+        --executor``'s choice, else ``local``.
+    :param resources_per_process: with ``executor: ray``, what each process holds of a Ray node, as Ray names
+        resources (``{CPU: 1}``, ``{GPU: 1}``, custom ones); default ``{CPU: 1}``, or ``{GPU: 1}`` when ``device``
+        names CUDA.
+    :param max_failures: with ``executor: ray``, how many times the run resumes from its last checkpoint after a
+        process (or its node) dies.
+    :param storage: with ``executor: ray``, where the checkpoints go: a folder every node reaches, or a URI of a
+        storage backend (``s3://bucket/prefix``); default the run's output folder.
     :param shuffle: shuffle the training data every epoch.
     :param num_workers: ``DataLoader`` worker processes, for datasets.
     :param checkpoint: write a checkpoint after every step (needed for ``--resume``).
@@ -121,6 +141,10 @@ class Trainer(torchon.Runnable):
         seed_model: bool = True,
         on_nan: Literal["stop", "skip"] = "stop",
         processes: int = 1,
+        executor: Literal["local", "ray"] | None = None,
+        resources_per_process: Mapping[str, float] | None = None,
+        max_failures: int = 0,
+        storage: str | None = None,
         shuffle: bool = True,
         num_workers: int = 0,
         checkpoint: bool = True,
@@ -155,6 +179,12 @@ class Trainer(torchon.Runnable):
         self.seed_model = seed_model
         self.on_nan = on_nan
         self.processes = processes
+        self.executor = executor
+        self.resources_per_process = (
+            dict(resources_per_process) if resources_per_process is not None else None
+        )
+        self.max_failures = max_failures
+        self.storage = storage
         self.shuffle = shuffle
         self.num_workers = num_workers
         self.checkpoint = checkpoint
@@ -164,6 +194,7 @@ class Trainer(torchon.Runnable):
         self.log_interval = log_interval
         check_counts(locals())
         check_device(device)
+        check_executor(executor, resources_per_process, max_failures, storage)
 
         self._metrics = resolve_metrics(metrics)
         self._loss = loss if loss is not None else nn.CrossEntropyLoss()
@@ -239,9 +270,27 @@ class Trainer(torchon.Runnable):
     def setup(self, context: torchon.Context | None = None) -> None:
         """Pick the device, start the other processes, seed, restore a checkpoint when resuming (see
         :class:`~torchon_torch.training_run.TrainingRun`)."""
+        if self._place is None and self.placed_on() == "ray":
+            from torchon.api import import_target
+
+            # torchon-ray's side of the protocol (checked installed when the config was built)
+            self._run = import_target(RAY_RUN)(self, context)
+            return
         self._run = TrainingRun.start(
             self, context, place=self._place, carried=self._carried, metrics=self._metrics, loss=self._loss
         )
+
+    def placed_on(self) -> str:
+        """Where this Trainer's processes run: its ``executor``, else ``torchon run --executor`` (honoured by a
+        Trainer with several processes, or outside a search's trial: a one-process trial trains where the search
+        put it), else ``local``."""
+        if self.executor is not None:
+            return self.executor
+        extra = torchon.get_env().extra
+        chosen = extra.get("executor")
+        if chosen == "ray" and (self.processes > 1 or not extra.get("trial")):
+            return "ray"
+        return "local"
 
     def teardown(self) -> None:
         if self._run is not None:
@@ -265,7 +314,12 @@ class Trainer(torchon.Runnable):
         while self.step():
             pass
         if self.rank == 0:
-            self._active().finish()
+            self.finish()
+
+    def finish(self) -> None:
+        """Process 0, after the last step: save the best model and the final state as bundles, write the summary
+        (``run()`` ends with it; a process leading others step by step calls it itself)."""
+        self._active().finish()
 
     def step(self) -> bool:
         """Train ``iterations_per_step`` batches, validate, keep the best model, checkpoint; say whether to go on."""

@@ -218,7 +218,7 @@ class TrainingRun:
         trainer, carried = self.trainer, self.carried
         if self.place is not None:
             init_process_group(self.place, trainer.device)
-        self.device = pick_device(trainer.device, self.rank)
+        self.device = pick_device(trainer.device, self.place.local_rank if self.place is not None else 0)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         if self.world > 1 and self.device.type == "cpu":
