@@ -49,6 +49,20 @@ from typing import Any
 ROUNDS = 5
 
 
+def side_by_side(hand: Any, run: Any, steps: int) -> float:
+    """Step the hand loop and the Trainer run one after the other, which goes first alternating (a drift of the
+    machine's speed falls on both alike); the hand loop's seconds."""
+    hand_seconds = 0.0
+    for s in range(steps):
+        if s % 2 == 0:
+            hand_seconds += hand.step()
+            run.step()
+        else:
+            run.step()
+            hand_seconds += hand.step()
+    return hand_seconds
+
+
 def digits_data() -> tuple[Any, Any]:
     from torchon_torch.datasets import DigitsData
 
@@ -272,14 +286,7 @@ def measure_tracked(case: Case, rounds: int) -> None:
                 for r in range(rounds):
                     settle()
                     hand, run = HandLoop(case), TrackedTrainerRun(case, root / f"m{r}")
-                    hand_seconds = 0.0
-                    for s in range(case.steps):
-                        if s % 2 == 0:
-                            hand_seconds += hand.step()
-                            run.step()
-                        else:
-                            run.step()
-                            hand_seconds += hand.step()
+                    hand_seconds = side_by_side(hand, run, case.steps)
                     final, reference = run.close(), hand.weights()
                     same = same and all(torch.equal(final[k], reference[k]) for k in reference)
                     theirs.append(hand.iterations / hand_seconds)
@@ -384,14 +391,7 @@ def measure(case: Case, rounds: int) -> None:
             # speed falls on both alike
             settle()
             hand, run = HandLoop(case), TrainerRun(case, root / f"t{r}", checkpoint=False)
-            hand_seconds = 0.0
-            for s in range(case.steps):
-                if s % 2 == 0:
-                    hand_seconds += hand.step()
-                    run.step()
-                else:
-                    run.step()
-                    hand_seconds += hand.step()
+            hand_seconds = side_by_side(hand, run, case.steps)
             final, reference = run.close(), hand.weights()
             same = same and all(torch.equal(final[k], reference[k]) for k in reference)
             theirs.append(hand.iterations / hand_seconds)

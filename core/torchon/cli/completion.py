@@ -40,23 +40,15 @@ def offer(parser: argparse.ArgumentParser) -> None:
 def config_paths(root: Any) -> Iterator[str]:
     """Every path an override can address in a parsed config tree, parents first: ``optimizer``,
     ``optimizer.lr``, ``model[0]``, ``model[0].out_features``."""
-    from torchon.config.nodes import CList, CMap, TagNode
+    from torchon.config.nodes import contents
 
     def below(value: Any, prefix: str) -> Iterator[str]:
-        if isinstance(value, TagNode):
-            items: Any = value.kwargs if value.form == "mapping" else value.args
-        else:
-            items = value
-        if isinstance(items, (dict, CMap)):
-            for key, child in items.items():
-                path = f"{prefix}.{key}" if prefix else str(key)
-                yield path
-                yield from below(child, path)
-        elif isinstance(items, (list, CList)) and prefix:
-            for i, child in enumerate(items):
-                path = f"{prefix}[{i}]"
-                yield path
-                yield from below(child, path)
+        positional, named = contents(value)
+        places = [(f"{prefix}[{i}]", child) for i, child in enumerate(positional)] if prefix else []
+        places += [(f"{prefix}.{key}" if prefix else str(key), child) for key, child in named.items()]
+        for path, child in places:
+            yield path
+            yield from below(child, path)
 
     yield from below(root, "")
 

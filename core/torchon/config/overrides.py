@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torchon.config.errors import ConfigError, Mark, did_you_mean
-from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
+from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode, contents
 
 __all__ = ["COMMAND_LINE", "Override", "apply_overrides", "parse_overrides", "source_text"]
 
@@ -430,39 +430,32 @@ def difference(before: Any, after: Any) -> list[str]:
 
     out: list[str] = []
 
-    def items(node: Any) -> Any:
-        return (node.kwargs if node.form == "mapping" else node.args) if isinstance(node, TagNode) else node
-
     def same_shape(a: Any, b: Any) -> bool:
         if isinstance(a, TagNode) or isinstance(b, TagNode):
             return isinstance(a, TagNode) and isinstance(b, TagNode) and (a.tag, a.form) == (b.tag, b.form)
         return (isinstance(a, dict) and isinstance(b, dict)) or (isinstance(a, list) and isinstance(b, list))
 
     def compare(a: Any, b: Any, path: tuple[str | Index, ...]) -> None:
-        if not path or (same_shape(a, b) and not (isinstance(a, TagNode) and a.form == "scalar")):
-            ia, ib = items(a), items(b)
-            if isinstance(ia, dict):
-                for key in ia:
-                    if key in ib:
-                        compare(ia[key], ib[key], (*path, _key(key)))
-                    else:
-                        out.append("~" + path_text((*path, _key(key))))
-                for key in ib:
-                    if key not in ia:
-                        out.append(f"+{path_text((*path, _key(key)))}={inline_yaml(ib[key])}")
-            else:
-                for i in range(min(len(ia), len(ib))):
-                    compare(ia[i], ib[i], (*path, Index(i)))
-                for i in range(
-                    len(ia) - 1, len(ib) - 1, -1
-                ):  # removals from the end: earlier indexes stay put
-                    out.append("~" + path_text((*path, Index(i))))
-                for i in range(len(ia), len(ib)):
-                    out.append(f"+{path_text((*path, Index(i)))}={inline_yaml(ib[i])}")
+        if path and (not same_shape(a, b) or (isinstance(a, TagNode) and a.form == "scalar")):
+            text = inline_yaml(b)
+            if inline_yaml(a) != text:
+                out.append(f"{path_text(path)}={text}")
             return
-        text = inline_yaml(b)
-        if inline_yaml(a) != text:
-            out.append(f"{path_text(path)}={text}")
+        (pa, na), (pb, nb) = contents(a), contents(b)
+        for i in range(min(len(pa), len(pb))):
+            compare(pa[i], pb[i], (*path, Index(i)))
+        for i in range(len(pa) - 1, len(pb) - 1, -1):  # removals from the end: earlier indexes stay put
+            out.append("~" + path_text((*path, Index(i))))
+        for i in range(len(pa), len(pb)):
+            out.append(f"+{path_text((*path, Index(i)))}={inline_yaml(pb[i])}")
+        for key in na:
+            if key in nb:
+                compare(na[key], nb[key], (*path, _key(key)))
+            else:
+                out.append("~" + path_text((*path, _key(key))))
+        for key in nb:
+            if key not in na:
+                out.append(f"+{path_text((*path, _key(key)))}={inline_yaml(nb[key])}")
 
     compare(before, after, ())
     return out
