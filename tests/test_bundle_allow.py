@@ -231,17 +231,3 @@ def test_malformed_extension_records_are_refused(saved: dict[str, Any]) -> None:
     manifest_path.write_text(json.dumps(manifest))
     out = result(python(LOAD.format(allow=["engine_ext"]), saved["root"]))
     assert out["error"] == "BundleIntegrityError" and "extensions must map module names" in out["message"]
-
-
-def test_inspect_shows_where_a_local_extension_was_saved_from(saved: dict[str, Any]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHON_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torchon", "inspect", str(saved["bundle"])],
-        capture_output=True,
-        text=True,
-        env={**env, "TORCHON_DISABLE_PLUGIN_AUTOLOAD": "1"},
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    path = (saved["project"] / "engine_ext").resolve()
-    assert f"  engine_ext: {path}  (git commit {saved['commit']})" in proc.stdout

@@ -38,7 +38,9 @@ def complete(line: str, cwd: Path) -> list[str]:
 
 def test_commands_options_and_config_keys_complete(tmp_path: Path) -> None:
     (tmp_path / "job.yaml").write_text(CONFIG)
-    assert complete("torchon ru", tmp_path) == ["run", "runs"]  # two commands: no space after either
+    assert complete("torchon ru", tmp_path) == ["run "]
+    # two options: no space after either
+    assert complete("torchon run job.yaml --p", tmp_path) == ["--plugin", "--print-config"]
     assert complete("torchon plu", tmp_path) == ["plugins "]
     assert complete("torchon run job.yaml --chec", tmp_path) == ["--check "]
     assert complete("torchon run job.yaml opt", tmp_path) == sorted(["optimizer=", "optimizer.lr="])

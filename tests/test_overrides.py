@@ -242,30 +242,3 @@ def test_an_override_error_is_raised_from_load_config_with_its_mark(project: Pat
     assert str(info.value.mark) == "<command line>:2:10"
     assert "no such key (did you mean size?)" in info.value.what
     assert info.value.source_line == "parts[0].sise=3"
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        [],
-        ["lr=0.003", "part.kind=c"],
-        ["~tags", "+part.link=!@ parts[0]", "name='0.5'"],
-        ["+parts[2]=!ext.Part {size: 9}", "~parts[0]", "options={a: 1}"],
-        ["part=!ext.Part", "tags=[z]", "+options.extra=3"],
-        ["parts=[]", "~options"],
-    ],
-)
-def test_difference_gives_the_overrides_that_turn_one_tree_into_the_other(changes: list[str]) -> None:
-    from torchon.config.dump import emit_nodes
-    from torchon.config.overrides import apply_overrides, difference, parse_overrides
-    from torchon.config.yaml_loader import parse_documents
-
-    def tree() -> object:
-        return parse_documents(CONFIG)[-1]
-
-    before, after = tree(), tree()
-    apply_overrides(after, parse_overrides(changes))
-    found = difference(before, after)
-    assert (found == []) == (changes == [])
-    apply_overrides(before, parse_overrides(found))
-    assert emit_nodes(before) == emit_nodes(after)

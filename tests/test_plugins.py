@@ -71,7 +71,7 @@ def test_builtins_register_through_the_same_hooks() -> None:
         f"torchon.{m.rsplit('.', 1)[1]}" for m in BUILTIN_PLUGINS
     ]
     assert all(p.builtin and p.distribution == "torchon" for p in manager.plugins.values())
-    assert {"inspect", "plugins", "run"} <= set(manager.commands.names())
+    assert {"plugins", "run"} <= set(manager.commands.names())
     assert manager.savers.names() == ["joblib", "json", "npy"]
     assert manager.resolvers.names() == ["local"]  # git and pypi come with torchon-extensions
     assert manager.storage.names() == ["file"]

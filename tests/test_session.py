@@ -171,14 +171,14 @@ def test_every_error_torchon_raises_on_purpose_is_a_torchon_error() -> None:
     assert ConfigError("x", fix="y").exit_code == 2 and OutputError("x").exit_code == 2
 
 
-def test_the_command_line_prints_a_user_error_once_without_a_traceback(tmp_path: Path) -> None:
+def test_the_command_line_prints_a_user_error_once_without_a_traceback() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "torchon", "inspect", str(tmp_path / "nothing-here")],
+        [sys.executable, "-m", "torchon", "-p", "nothing-here", "plugins"],
         capture_output=True,
         text=True,
         env={"TORCHON_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"},
         timeout=60,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith("torchon: error: ") and "Traceback" not in proc.stderr
     assert proc.stderr.count("torchon: error:") == 1

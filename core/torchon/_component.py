@@ -1,12 +1,5 @@
-"""The base of components and runnables: what configs build, runs execute and bundles save, below all of them.
-
-:class:`torchon.component.Component` and :class:`~torchon.component.Runnable`, the public classes, add what
-needs the layers above (writing a component as YAML, loading one from a bundle); the kernel's configs and bundles
-work with the bases here, so they depend on this module and never the other way round.
-
-A :class:`Component` remembers the arguments it was built with, whether a config built it or Python code did, so
-it can be written back as YAML and rebuilt. Its lifecycle is Neuraxle's: ``__init__`` stays cheap (no data, no
-GPU), ``setup(context)`` acquires heavy things, ``teardown()`` releases them. Saving never needs ``setup``.
+"""The bases of components and runnables, below configs and bundles: those layers work with these classes, and
+the public :class:`torchon.component.Component` and ``Runnable`` add what needs them (YAML, loading a bundle).
 """
 
 from __future__ import annotations
@@ -29,25 +22,20 @@ __all__ = ["ComponentBase", "Context", "Partial", "RunnableBase", "init_signatur
 
 T = TypeVar("T")
 
+
 _signatures: dict[type, inspect.Signature] = {}
 
 
 def init_signature(cls: type) -> inspect.Signature:
     """The signature of ``cls(...)`` without ``self``, cached per class."""
-    try:
-        return _signatures[cls]
-    except KeyError:
-        pass
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):  # some builtins have no introspectable signature
-        sig = inspect.Signature(
-            [
-                inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
-                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
-            ]
-        )
-    _signatures[cls] = sig
+    sig = _signatures.get(cls)
+    if sig is None:
+        try:
+            sig = inspect.signature(cls)
+        except (TypeError, ValueError):  # some builtins have no introspectable signature
+            args = inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)
+            sig = inspect.Signature([args, inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
+        _signatures[cls] = sig
     return sig
 
 
@@ -79,10 +67,8 @@ class Context:
 
 
 class ComponentBase:
-    """What configs and bundles need of a component: its build arguments, state, versions and lifecycle.
-
-    Users subclass :class:`torchon.component.Component`, which documents ``VERSION`` and ``savers``.
-    """
+    """What configs and bundles need of a component: its build arguments, state, versions and lifecycle (users
+    subclass :class:`torchon.component.Component`, which documents ``VERSION`` and ``savers``)."""
 
     VERSION: ClassVar[int] = 1
     savers: ClassVar[Sequence[str | type[Saver]]] = ()
@@ -102,22 +88,14 @@ class ComponentBase:
         object.__setattr__(self, "_torchon_config", _capture(cls, args, kwargs))
         return self
 
-    # -- configuration ---------------------------------------------------------------------------------------
-
     def get_config(self) -> dict[str, Any]:
         """The arguments this object was built with, by name; nested components stay objects."""
         return dict(self._torchon_config)
 
-    # -- state -----------------------------------------------------------------------------------------------
-
     def get_state(self) -> dict[str, Any]:
-        """What a bundle saves beyond the config: what changed after ``__init__`` returned.
-
-        Loading calls ``__init__`` again with the saved arguments, so what it set up from them comes back by
-        itself. By default the state is the public attributes that were added or re-assigned after construction,
-        or changed in place since (as :mod:`torchon.construction` can tell), less those named like a constructor
-        parameter.
-        """
+        """What a bundle saves beyond the config: the public attributes added, re-assigned or changed in place
+        after ``__init__`` returned (:mod:`torchon.construction`), less those named like a constructor parameter;
+        what ``__init__`` set up from its arguments comes back when loading calls it again."""
         params = init_signature(type(self)).parameters
         public = {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in params}
         return changed(public, self.__dict__.get("_torchon_built"))
@@ -129,16 +107,12 @@ class ComponentBase:
 
     @classmethod
     def upgrade_state(cls, state: dict[str, Any], version: int) -> dict[str, Any]:
-        """Turn state saved at ``VERSION == version`` into the layout of ``version + 1``.
-
-        Loading calls it once per version step, oldest first. Override it when you bump ``VERSION``.
-        """
+        """Turn state saved at ``VERSION == version`` into the layout of ``version + 1``; loading calls it once
+        per step, oldest first. Override it when you bump ``VERSION``."""
         raise NotImplementedError(
             f"{cls.__module__}.{cls.__qualname__} is at VERSION {cls.VERSION} but has no upgrade from VERSION "
             f"{version}; implement upgrade_state()"
         )
-
-    # -- lifecycle -------------------------------------------------------------------------------------------
 
     def setup(self, context: Context) -> None:
         """Acquire heavy resources (data, devices). Called once before the work starts."""
@@ -161,11 +135,7 @@ def _noting_construction(cls: type, init: Callable[..., None]) -> Callable[..., 
 
 
 class RunnableBase(ComponentBase):
-    """A component with work to do: override :meth:`run`, or :meth:`step` to make it searchable.
-
-    A searchable runnable does one unit of work per :meth:`step` and reports metrics with :meth:`report`, so a
-    search can stop it early and checkpoint it between steps.
-    """
+    """What runs and searches need of a runnable (documented on :class:`torchon.component.Runnable`)."""
 
     def run(self) -> None:
         """Do all the work. The default calls :meth:`step` until it returns False."""
@@ -192,9 +162,8 @@ class RunnableBase(ComponentBase):
         report(step=step, **clean)
 
     def best(self) -> Mapping[str, Any] | None:
-        """The run's best result, recorded in ``run.json`` when the run ends and shown by ``torchon runs`` and
-        ``torchon compare``: ``{"metric": "val_accuracy", "value": 0.97, "mode": "max", "at": "step 12"}``
-        (``at`` optional). None (the default) when the runnable has no notion of a best result."""
+        """The run's best result, recorded in ``run.json`` (``torchon runs``, ``torchon compare``): ``{"metric":
+        "val_accuracy", "value": 0.97, "mode": "max", "at": "step 12"}`` (``at`` optional); None by default."""
         return None
 
     @property
@@ -204,11 +173,9 @@ class RunnableBase(ComponentBase):
 
 
 class Partial(Generic[T]):
-    """A component written in a config without all its arguments, completed later by the code that receives it.
-
-    Annotate a parameter ``Partial[X]`` (or ``Callable[..., X]``) and a config can give ``!torch.optim.Adam {lr:
-    0.001}`` there; the receiver calls ``optimizer(model.parameters())`` to build it.
-    """
+    """A component written in a config without all its arguments, completed by the code that receives it: for a
+    parameter ``Partial[X]`` a config gives ``!torch.optim.Adam {lr: 0.001}``, the receiver calls
+    ``optimizer(model.parameters())``."""
 
     def __init__(
         self,

@@ -1,6 +1,5 @@
-"""What an ``!artifact`` value is once fetched: a local path (a ``str``, so any class model can open it) that
-remembers the URI it came from, so a bundle the object is saved in can carry the file (:mod:`torchon.bundle.artifacts`
-fetches, carries and restores them; :mod:`torchon.config.dump` recognises them)."""
+"""What an ``!artifact`` value is once fetched (:mod:`torchon.bundle.artifacts`): a local path, a ``str`` any class
+model can open, that remembers its URI so a bundle the object is saved in can carry the file."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Components and runnables: the objects a config builds, a run executes and a bundle saves.
-
-A :class:`Component` remembers the arguments it was built with, whether a config built it or Python code did, so
-it can be written back as YAML and rebuilt. Its lifecycle is Neuraxle's: ``__init__`` stays cheap (no data, no
-GPU), ``setup(context)`` acquires heavy things, ``teardown()`` releases them. Saving never needs ``setup``.
-
-The classes here are the public ones; their bases (:mod:`torchon._component`) hold everything the kernel's
-configs and bundles need, and this module adds what uses those layers: :meth:`Component.to_yaml` and
-:meth:`Component.load_from_path`.
+"""Components and runnables: the objects a config builds, a run executes and a bundle saves. Their bases
+(:mod:`torchon._component`) hold what configs and bundles need; these add what uses them (``to_yaml``,
+``load_from_path``).
 """
 
 from __future__ import annotations
@@ -22,7 +16,10 @@ C = TypeVar("C", bound="Component")
 
 
 class Component(ComponentBase):
-    """Any object a config can build and a bundle can save.
+    """Any object a config can build and a bundle can save. It remembers the arguments it was built with (by a
+    config or by Python code), so it can be written back as YAML and rebuilt. Its lifecycle is Neuraxle's:
+    ``__init__`` stays cheap (no data, no GPU), ``setup(context)`` acquires heavy things, ``teardown()`` releases
+    them; saving never needs ``setup``.
 
     Class attributes a subclass may set:
 
@@ -45,9 +42,7 @@ class Component(ComponentBase):
     def load_from_path(cls: type[C], path: str, *, trust: bool = False, allow: Sequence[str] = ()) -> C:
         """Load a saved bundle (a folder or any storage URI), or the newest bundle a run saved under its output
         folder, as an object of this class: the top object if it is one, else the one object of this class in it.
-
-        A config uses it as a factory: ``model: !my_ext.Model.load_from_path {path: s3://bucket/model}``.
-        """
+        A config uses it as a factory: ``model: !my_ext.Model.load_from_path {path: s3://bucket/model}``."""
         from torchon.bundle.load import load_from_path
 
         return load_from_path(cls, path, trust=trust, allow=allow)

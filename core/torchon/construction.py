@@ -1,27 +1,20 @@
 """What ``__init__`` left behind, and whether it changed since: the rule that decides a component's saved state.
 
-Loading a bundle rebuilds each component by calling ``__init__`` with the arguments it was saved with, so what
-``__init__`` set up from them (a ``set`` of words read from an artifact, an array loaded with ``np.load``, an index
-object, an open session) comes back by itself and needs no saving. What changed *after* construction does: an
-attribute added or re-assigned later, or one ``__init__`` set and something changed in place since.
-
-When the outermost ``__init__`` of a component returns, :func:`snapshot` records, per attribute, a reference to the
-value (weak where the type allows, so a replaced array is not kept alive) and a cheap fingerprint of its content
-where one can be taken:
+Loading rebuilds each component by calling ``__init__`` with its saved arguments, so what ``__init__`` set up from
+them comes back by itself; what changed *after* construction must be saved. When the outermost ``__init__``
+returns, :func:`snapshot` records per attribute a reference (weak where the type allows, so a replaced array is not
+kept alive) and a cheap fingerprint of the content where one can be taken:
 
 * numbers, strings, bytes, ``None``: identity alone (they cannot change in place);
 * lists, tuples, dicts, sets: their content (a shallow copy when it is all numbers and strings), recursively;
 * numpy arrays: a 128-bit xxHash of the bytes (about 4 ms for 50 MB); read-only arrays: identity alone;
 * torch tensors: the version counter torch bumps on every in-place operation;
-* objects with a ``state_dict()`` (torch modules, optimizers, schedulers): always state, they exist to be
-  trained in place;
-* other objects with attributes (a scikit-learn estimator): which attributes they hold and the identity of each,
-  so ``fit()`` adding ``coef_`` counts as a change;
-* anything else (C objects, sessions, indexes): identity alone — assumed to be what ``__init__`` made of its
-  arguments.
+* objects with a ``state_dict()`` (modules, optimizers): always state, they exist to be trained in place;
+* other objects with attributes (a scikit-learn estimator): each attribute's identity, so ``fit()`` adding
+  ``coef_`` counts as a change;
+* anything else (C objects, sessions, indexes): identity alone, assumed made by ``__init__`` from its arguments.
 
-:func:`changed` then tells which attributes a save must keep. No module here imports numpy or torch: a value can
-only be an array or a tensor if its library is already imported.
+Nothing here imports numpy or torch: a value can only be an array or a tensor if its library is already imported.
 """
 
 from __future__ import annotations
@@ -38,6 +31,7 @@ _IDENTITY = ()  # the fingerprint of a value identity describes fully
 _SCALARS = (str, bytes, int, float, complex, bool, type(None), range)
 _SCALAR_TYPES = frozenset(_SCALARS)
 _MAX_DEPTH = 6
+_Mark = tuple[Callable[[], Any], Any]  # (reference, fingerprint)
 
 
 class _Same:
@@ -109,14 +103,12 @@ def _reference(value: Any) -> Callable[[], Any]:
     return lambda: value
 
 
-def snapshot(obj: Any) -> dict[str, tuple[Callable[[], Any], Any]]:
+def snapshot(obj: Any) -> dict[str, _Mark]:
     """``{attribute: (reference, fingerprint)}`` of what ``obj`` holds now (its public attributes)."""
     return {k: (_reference(v), fingerprint(v)) for k, v in vars(obj).items() if not k.startswith("_")}
 
 
-def changed(
-    attributes: Mapping[str, Any], built: Mapping[str, tuple[Callable[[], Any], Any]] | None
-) -> dict[str, Any]:
+def changed(attributes: Mapping[str, Any], built: Mapping[str, _Mark] | None) -> dict[str, Any]:
     """The attributes that are not as construction left them (all of them when there is no snapshot)."""
     if built is None:
         return dict(attributes)

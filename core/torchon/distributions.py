@@ -1,7 +1,7 @@
 """Which installed distribution provides a module: what bundles, locks and extensions record.
 
-``importlib.metadata.packages_distributions()`` reads every installed distribution's file list (~90 ms here), so
-the mapping is kept until :func:`forget` is called, which installing an extension does.
+``importlib.metadata.packages_distributions()`` reads every installed distribution's file list (~90 ms here), and a
+version ~1 ms, so both are kept until :func:`forget` is called, which installing an extension does.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["distribution_of", "forget", "installed_version", "module_distributions", "remember"]
 
 _mapping: dict[str, list[str]] | None = None
-_versions: dict[str, str | None] = {}  # distribution -> version (None: not installed), until forget()
+_versions: dict[str, str | None] = {}  # distribution -> version (None: not installed)
 
 
 def module_distributions() -> dict[str, list[str]]:
@@ -23,8 +23,8 @@ def module_distributions() -> dict[str, list[str]]:
 
 
 def remember(mapping: dict[str, list[str]]) -> None:
-    """Take ``mapping`` (what :func:`module_distributions` returned in a process with the same installed
-    distributions, such as the driver of a search's workers) instead of reading every file list again."""
+    """Take what :func:`module_distributions` returned in a process with the same installed distributions (the
+    driver of a search's workers) instead of reading every file list again."""
     global _mapping
     _mapping = {module: list(dists) for module, dists in mapping.items()}
 
@@ -39,17 +39,13 @@ def forget() -> None:
 def distribution_of(module: str) -> tuple[str, str] | None:
     """(distribution, version) that installed the top-level package of ``module``, if any."""
     for dist in module_distributions().get(module.split(".")[0], []):
-        found = installed_version(dist)
-        if found is not None:
+        if (found := installed_version(dist)) is not None:
             return dist, found
     return None
 
 
 def installed_version(dist: str) -> str | None:
-    """The installed version of ``dist``, or None (reading its metadata costs ~1 ms: kept until :func:`forget`).
-
-    The one place torchon asks which version of a distribution is installed: bundles, locks and ``inspect``.
-    """
+    """The installed version of ``dist``, or None: the one place torchon asks (bundles, locks, ``inspect``)."""
     if dist not in _versions:
         from importlib.metadata import PackageNotFoundError, version
 

@@ -1,9 +1,5 @@
-"""The environment a run executes in: what remote execution ships along with the config.
-
-One :class:`Environment` is in force per process. ``get_env()`` returns it (or a copy with some fields changed);
-``set_env()`` replaces it for the rest of the process. It is a frozen dataclass of plain data so it serialises to
-JSON for another process or host.
-"""
+"""The environment a run executes in, one in force per process: what remote execution ships along with the
+config, so it is a frozen dataclass of plain data that serialises to JSON for another process or host."""
 
 from __future__ import annotations
 
@@ -17,32 +13,19 @@ from typing import Any
 __all__ = ["Environment", "get_env", "set_env"]
 
 
-def _this_host() -> tuple[str, ...]:
-    return (socket.gethostname(),)
-
-
 @dataclass(frozen=True)
 class Environment:
-    """What is in force for a run.
+    """What is in force for a run."""
 
-    :ivar extensions: extension name -> spec as written in the config header (``./ext``, a git URL, ``pkg==1.0``).
-    :ivar resolved: extension name -> what the spec resolved to (path, commit, version), for the lock.
-    :ivar resources: name -> local path of a file or folder the run needs.
-    :ivar output_dir: the run's output folder, when a run is in progress.
-    :ivar config_path: the config file being run, so components can resolve paths relative to it.
-    :ivar hosts: the hosts taking part (this host alone unless an executor says otherwise).
-    :ivar debug: show tracebacks and debug logs.
-    :ivar extra: fields plugins add: what their command-line options put in force (``executor`` for
-        ``torchon run --executor NAME``, from torchon-search), a trial's resources.
-    """
-
-    extensions: Mapping[str, str] = field(default_factory=dict)
-    resolved: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    resources: Mapping[str, str] = field(default_factory=dict)
-    output_dir: str | None = None
-    config_path: str | None = None
-    hosts: tuple[str, ...] = field(default_factory=_this_host)
-    debug: bool = False
+    extensions: Mapping[str, str] = field(default_factory=dict)  # name -> spec, as the config's header says
+    resolved: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> what it resolved to
+    resources: Mapping[str, str] = field(default_factory=dict)  # name -> local path of a file or folder
+    output_dir: str | None = None  # the run's output folder, while a run is in progress
+    config_path: str | None = None  # the config being run: components resolve paths relative to it
+    hosts: tuple[str, ...] = field(default_factory=lambda: (socket.gethostname(),))  # the hosts taking part
+    debug: bool = False  # show tracebacks and debug logs
+    # fields plugins add: what their command-line options put in force (``executor`` for ``torchon run
+    # --executor NAME``, from torchon-search), a trial's resources
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def replace(self, **fields: Any) -> Environment:
@@ -73,18 +56,15 @@ _env = Environment()
 
 def get_env(**overrides: Any) -> Environment:
     """The environment in force, or a copy of it with ``overrides`` applied (the one in force is unchanged)."""
-    env = _env
-    return env.replace(**overrides) if overrides else env
+    return _env.replace(**overrides) if overrides else _env
 
 
 def set_env(env: Environment | None = None, **fields: Any) -> Environment:
-    """Put ``env`` (or the current one with ``fields`` changed) in force for the rest of the process.
-
-    Returns the environment that was in force before, so callers can restore it.
-    """
+    """Put ``env`` (or the current one with ``fields`` changed) in force for the rest of the process; returns
+    the one in force before, for callers to restore."""
     global _env
     with _lock:
         previous = _env
-        base = env if env is not None else _env
+        base = env or _env
         _env = base.replace(**fields) if fields else base
     return previous

@@ -1,11 +1,8 @@
 """torchon's error hierarchy: every error torchon raises on purpose is a :class:`TorchonError`.
 
-:class:`UserError` is the kind a user can act on — a config, an argument, a bundle, a path, a lock, a plugin that
-is not installed — and the command line prints its message and exits with its ``exit_code``, no traceback
-(unless ``--debug``); it is caught in one place, ``torchon.cli.main``. Anything else that escapes is a bug and
-shows its traceback. Components and runnables raise :class:`ArgumentError` and :class:`RunFailed` to fail
-cleanly. Each module's own errors subclass these, keeping the built-in class they always had (``ValueError``,
-``ImportError``, ...) so existing ``except`` clauses still catch them.
+A :class:`UserError` is one a user can act on: ``torchon.cli.main`` prints its message and exits with its
+``exit_code``, without a traceback unless ``--debug``. Each module's own errors subclass these, keeping the built-in
+class they always had (``ValueError``, ``ImportError``, ...) so existing ``except`` clauses still catch them.
 """
 
 from __future__ import annotations
@@ -45,13 +42,8 @@ def report_error(exc: UserError, *, debug: bool = False) -> int:
 
 
 class ArgumentError(UserError, ValueError):
-    """An argument of a component has a value it cannot take, found when the component is built.
-
-    Raised from ``__init__``, it is reported at that argument's own place in the config
-    (``FILE:LINE:COL: error: !Trainer: argument 'val_metric': ...``; at the tag when the argument is not written),
-    with ``fix`` as the fix, and ``torchon run`` exits with status 2 like for any config error. Elsewhere it is a
-    plain ``ValueError``.
-    """
+    """An argument of a component has a value it cannot take: raised from ``__init__``, it is reported at that
+    argument's place in the config (at the tag when not written), with ``fix``, like any config error."""
 
     def __init__(self, argument: str, message: str, *, fix: str | None = None) -> None:
         super().__init__(message)
@@ -60,10 +52,8 @@ class ArgumentError(UserError, ValueError):
 
 
 class RunFailed(TorchonError):
-    """The work failed for a reason the runnable can state (a script's exit status, a NaN loss).
-
-    ``torchon run`` prints the message, records ``exit_status`` in the run's ``run.json`` and exits with 1.
-    """
+    """The work failed for a reason the runnable can state (a script's exit status, a NaN loss): ``torchon run``
+    prints the message, records ``exit_status`` in ``run.json`` and exits with 1."""
 
     def __init__(self, message: str, *, exit_status: int | None = None) -> None:
         super().__init__(message)

@@ -8,37 +8,27 @@ from collections.abc import Mapping
 
 __all__ = ["FIRST_PARTY", "first_party"]
 
+# Written as what each distribution registers, looked up as name -> distribution.
 FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
-    "tags": {
-        "Trainer": "torchon-torch",
-        "Evaluator": "torchon-torch",
-        "torch": "torchon-torch",
-        "Search": "torchon-search",
-        "Experiment": "torchon-search",
-        "grid": "torchon-search",
-        "g": "torchon-search",
-        "choice": "torchon-search",
-        "uniform": "torchon-search",
-        "loguniform": "torchon-search",
-        "randint": "torchon-search",
-        "Script": "torchon-script",
-        "Exporter": "torchon-export",
-        "Builder": "torchon-export",
-    },
-    "executors": {"local": "torchon-search", "ray": "torchon-ray"},
-    "storage": {
-        "s3": "torchon-s3",
-        "mlflow": "torchon-mlflow",
-        "models": "torchon-mlflow",
-        "runs": "torchon-mlflow",
-    },
-    "resolvers": {"git": "torchon-extensions", "pypi": "torchon-extensions"},
-    "commands": {
-        "serve": "torchon-export",
-        "submit": "torchon-ray",
-        "new": "torchon-extensions",
-        "report": "torchon-search",
-    },
+    kind: {name: dist for dist, names in provided.items() for name in names.split()}
+    for kind, provided in {
+        "tags": {
+            "torchon-torch": "Trainer Evaluator torch",
+            "torchon-search": "Search Experiment grid g choice uniform loguniform randint",
+            "torchon-script": "Script",
+            "torchon-export": "Exporter Builder",
+        },
+        "executors": {"torchon-search": "local", "torchon-ray": "ray"},
+        "storage": {"torchon-s3": "s3", "torchon-mlflow": "mlflow models runs"},
+        "resolvers": {"torchon-extensions": "git pypi"},
+        "commands": {
+            "torchon-export": "serve inspect",
+            "torchon-ray": "submit",
+            "torchon-extensions": "new",
+            "torchon-search": "report",
+            "torchon-history": "runs compare",
+        },
+    }.items()
 }
 
 

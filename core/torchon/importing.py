@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Any
@@ -12,19 +13,14 @@ __all__ = ["TARGET_RE", "TargetImportError", "import_target"]
 
 TARGET_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
-_cache: dict[str, Any] = {}
-
 
 class TargetImportError(UserError, ImportError):
     """A registered target could not be imported; the message names the target and the reason."""
 
 
+@functools.cache
 def import_target(target: str) -> Any:
-    """Import ``"package.module:Attr.sub"`` and return the attribute, caching the result."""
-    try:
-        return _cache[target]
-    except KeyError:
-        pass
+    """Import ``"package.module:Attr.sub"`` and return the attribute (kept: a target is looked up on every use)."""
     module_name, _, attr_path = target.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -37,5 +33,4 @@ def import_target(target: str) -> Any:
             raise TargetImportError(
                 f"{module_name!r} has no attribute {attr_path!r} (target {target!r})"
             ) from None
-    _cache[target] = obj
     return obj

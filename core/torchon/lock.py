@@ -1,37 +1,14 @@
-"""``torchon.lock``: what a run's extensions resolved to and which distributions its classes came from.
-
-Every ``torchon run`` writes one into its output folder; ``torchon run CONFIG --locked LOCKFILE`` installs the
-extensions exactly as a lock records them (git at the commit, PyPI at the version) and refuses to run when the
-installed plugins differ. The format is JSON, versioned by ``lock-version``; a reader refuses versions newer than
-it knows. Version 1::
-
-    {
-      "lock-version": 1,
-      "torchon": "0.1.0",                      # the kernel that wrote it
-      "python": "3.11.7",
-      "config": "exp.yaml",
-      "overrides": ["train.optimizer.lr=0.003"],   # the command line's (torchon run exp.yaml OVERRIDE ...)
-      "config-digest": "<64 hex>",             # BLAKE3 of the config as run (the run folder's config.yaml)
-      "extensions": {                          # one entry per header line, as resolved
-        "my_ext": {"kind": "git", "spec": "https://host/repo.git@dev", "url": "https://host/repo.git",
-                   "ref": "dev", "commit": "<40 hex>", "distribution": "my-ext", "version": "0.2.0"},
-        "other": {"kind": "pypi", "spec": "other>=1,<2", "distribution": "other", "version": "1.4.0"},
-        "local_ext": {"kind": "local", "spec": "./ext", "path": "/abs/path/ext"}
-      },
-      "classes": {                             # every tag the config used -> where its class came from
-        "!Script": {"target": "torchon_script.script:Script", "distribution": "torchon-script", "version": "0.1.0"},
-        "!local_ext.Model": {"target": "local_ext:Model", "extension": "local_ext"}
-      },
-      "distributions": {"my-ext": "0.2.0", "torchon-script": "0.1.0"}   # the union of the above, name -> version
-    }
-"""
+"""``torchon.lock``: what a run's extensions resolved to and which distributions its classes came from, written
+into every run folder so ``torchon run CONFIG --locked LOCKFILE`` can install the same again and refuse a different
+installation. JSON, versioned by ``lock-version`` (a reader refuses newer versions); the keys are described in
+docs/extensions.md."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +16,7 @@ from torchon import __version__
 from torchon.atomic import write_json
 from torchon.config.errors import ConfigError, Mark
 from torchon.config.nodes import TagNode, walk
-from torchon.distributions import installed_version
+from torchon.distributions import distribution_of, installed_version
 from torchon.errors import UserError
 from torchon.run_folder import RunFolder
 
@@ -51,6 +28,7 @@ __all__ = ["LOCK_FILE", "LOCK_VERSION", "Lock", "LockError", "used_classes"]
 
 LOCK_FILE = RunFolder.LOCK
 LOCK_VERSION = 1
+_TABLES = ("extensions", "classes", "distributions")
 
 
 class LockError(UserError):
@@ -72,8 +50,6 @@ def _import_path(target: Any) -> str:
 def used_classes(root: TagNode, extensions: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
     """Each tag a resolved config tree uses -> its target, and the distribution (and version) or the
     extension it comes from. ``extensions`` are the header's extension names."""
-    from torchon.distributions import distribution_of
-
     found: dict[str, dict[str, str]] = {}
     for node in (n for n in walk(root) if isinstance(n, TagNode)):
         if node.target is None or node.label in found:
@@ -83,8 +59,7 @@ def used_classes(root: TagNode, extensions: Mapping[str, Any] | None = None) -> 
         entry = {"target": target}
         if extensions and top in extensions:
             entry["extension"] = top
-        provided = distribution_of(top)
-        if provided is not None:
+        if (provided := distribution_of(top)) is not None:
             entry.update(distribution=provided[0], version=provided[1])
         found[node.label] = entry
     return dict(sorted(found.items()))
@@ -92,58 +67,41 @@ def used_classes(root: TagNode, extensions: Mapping[str, Any] | None = None) -> 
 
 @dataclass
 class Lock:
-    """A lock's contents (see the module docstring for the file format)."""
+    """A lock's contents, its fields in the file's order (``config_digest`` is ``config-digest``)."""
 
-    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    classes: dict[str, dict[str, str]] = field(default_factory=dict)
-    distributions: dict[str, str] = field(default_factory=dict)
     torchon: str = __version__
     python: str = field(default_factory=lambda: sys.version.split()[0])
     config: str = ""
     overrides: list[str] = field(default_factory=list)
     config_digest: str = ""
+    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    classes: dict[str, dict[str, str]] = field(default_factory=dict)
+    distributions: dict[str, str] = field(default_factory=dict)
     source: str = ""  # the file it was read from, for messages
-
-    # -- making and storing ---------------------------------------------------------------------------------
 
     @classmethod
     def from_config(cls, config: Config) -> Lock:
         """The lock of a loaded (resolved) config."""
-        extensions = {r.name: r.to_dict() for r in config.resolved}
-        classes = used_classes(config.root, extensions)
-        distributions = {c["distribution"]: c["version"] for c in classes.values() if "distribution" in c}
-        for entry in extensions.values():
-            if entry.get("distribution") and entry.get("version"):
-                distributions[entry["distribution"]] = entry["version"]
         import blake3
 
-        return cls(
-            extensions,
-            classes,
-            dict(sorted(distributions.items())),
-            config=config.filename,
-            overrides=list(config.overrides),
-            config_digest=blake3.blake3(config.as_run().encode("utf-8")).hexdigest(),
-        )
+        lock = cls(config=config.filename, overrides=list(config.overrides))
+        lock.config_digest = blake3.blake3(config.as_run().encode("utf-8")).hexdigest()
+        lock.extensions = {r.name: r.to_dict() for r in config.resolved}
+        lock.classes = used_classes(config.root, lock.extensions)
+        found = {c["distribution"]: c["version"] for c in lock.classes.values() if "distribution" in c}
+        for entry in lock.extensions.values():
+            if entry.get("distribution") and entry.get("version"):
+                found[entry["distribution"]] = entry["version"]
+        lock.distributions = dict(sorted(found.items()))
+        return lock
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "lock-version": LOCK_VERSION,
-            "torchon": self.torchon,
-            "python": self.python,
-            "config": self.config,
-            "overrides": self.overrides,
-            "config-digest": self.config_digest,
-            "extensions": self.extensions,
-            "classes": self.classes,
-            "distributions": self.distributions,
-        }
+        data = {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self) if f.name != "source"}
+        return {"lock-version": LOCK_VERSION, **data}
 
     def write(self, path: Path) -> Path:
         """Write the lock to ``path`` (a folder gets ``torchon.lock`` inside it), atomically."""
-        if path.is_dir():
-            path = path / LOCK_FILE
-        return write_json(path, self.to_dict())
+        return write_json(path / LOCK_FILE if path.is_dir() else path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> Lock:
@@ -165,22 +123,14 @@ class Lock:
                 f"lock file {path} has lock-version {version!r}; this torchon ({__version__}) reads up to "
                 f"{LOCK_VERSION}: upgrade torchon"
             )
-        for key in ("extensions", "classes", "distributions"):
+        for key in _TABLES:
             if not isinstance(data.get(key, {}), dict):
                 raise LockError(f"lock file {path}: {key!r} must be a mapping")
-        return cls(
-            extensions=dict(data.get("extensions", {})),
-            classes=dict(data.get("classes", {})),
-            distributions=dict(data.get("distributions", {})),
-            torchon=str(data.get("torchon", "")),
-            python=str(data.get("python", "")),
-            config=str(data.get("config", "")),
-            overrides=[str(o) for o in data.get("overrides", [])],
-            config_digest=str(data.get("config-digest", "")),
-            source=str(path),
-        )
-
-    # -- replaying ------------------------------------------------------------------------------------------
+        torchon, python, config = (str(data.get(key, "")) for key in ("torchon", "python", "config"))
+        extensions, classes, distributions = (dict(data.get(key, {})) for key in _TABLES)
+        overrides = [str(o) for o in data.get("overrides", [])]
+        digest = str(data.get("config-digest", ""))
+        return cls(torchon, python, config, overrides, digest, extensions, classes, distributions, str(path))
 
     def pin(self, specs: list[ExtensionSpec], filename: str) -> list[ExtensionSpec]:
         """The header's extensions with this lock's entries attached; a :class:`ConfigError` where the header
@@ -194,20 +144,19 @@ class Lock:
                     f"extension {spec.name!r} is not in the lock {self.source}", spec.mark, fix=fix
                 )
             if entry.get("spec") != spec.spec or entry.get("kind") != spec.kind:
-                raise ConfigError(
+                what = (
                     f"extension {spec.name!r}: the config says {spec.spec!r} ({spec.kind}), the lock "
-                    f"{self.source} was made from {entry.get('spec')!r} ({entry.get('kind')})",
-                    spec.mark,
-                    fix=fix,
+                    f"{self.source} was made from {entry.get('spec')!r} ({entry.get('kind')})"
                 )
+                raise ConfigError(what, spec.mark, fix=fix)
             pinned.append(spec.with_lock(entry))
         missing = sorted(set(self.extensions) - {s.name for s in specs})
         if missing:
-            raise ConfigError(
-                f"the lock {self.source} pins extension(s) {', '.join(missing)}, which the config does not declare",
-                Mark(filename, 1, 1),
-                fix=fix,
+            what = (
+                f"the lock {self.source} pins extension(s) {', '.join(missing)}, which the config does not "
+                "declare"
             )
+            raise ConfigError(what, Mark(filename, 1, 1), fix=fix)
         return pinned
 
     def differences(self, current: Lock) -> list[str]:

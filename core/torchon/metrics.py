@@ -1,13 +1,9 @@
-"""``torchon.report`` and ``torchon.log``: metrics from any component, or from a script a run started.
+"""``torchon.report`` and ``torchon.log``: metrics from any component to the run's ``metrics.jsonl``, or from a
+child process a runnable started (``!Script``) to the pipe ``TORCHON_METRICS_FD`` names; outside a run, dropped.
 
-Inside ``torchon run`` metrics go to the run's ``metrics.jsonl`` (one JSON object a line: ``step``, ``time`` and
-the metrics). In a child process started by a runnable (the Script runnable), they go to the pipe named by
-``TORCHON_METRICS_FD``, which the parent reads. Outside any run they are dropped with a debug log line.
-
-``metrics.jsonl`` is written at most once a second, by :func:`flush`, before every bundle is saved (``torchon.save``
-calls :func:`flush`, so what a checkpoint's steps reported is on disk before the checkpoint is) and at exit. Until
-then a record is only kept: a write per step would cost a file-system journal update per step, and encoding the
-records together costs a fraction of encoding each in a training step, between the model's kernels.
+``metrics.jsonl`` is written at most once a second, before every bundle is saved (``torchon.save`` calls
+:func:`flush`: a checkpoint's metrics are on disk before it is) and at exit: a write per step would cost a
+file-system journal update per training step.
 """
 
 from __future__ import annotations
@@ -41,10 +37,8 @@ _logger = logging.getLogger("torchon.metrics")
 
 
 class MetricsRecorder:
-    """Appends metric records as JSON lines and keeps them in memory.
-
-    :param flush_seconds: how long a record may wait to be written (0: at once, for a pipe another process reads).
-    """
+    """Appends metric records as JSON lines and keeps them in memory; ``flush_seconds`` is how long a record may
+    wait to be written (0: at once, for a pipe another process reads)."""
 
     def __init__(self, stream: IO[str], *, flush_seconds: float = 0.0) -> None:
         self._stream = stream
@@ -53,11 +47,6 @@ class MetricsRecorder:
         self._next_flush = 0.0
         self._pending: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
-
-    @classmethod
-    def to_file(cls, path: Path) -> MetricsRecorder:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(open(path, "a", encoding="utf-8"), flush_seconds=1.0)
 
     def record(self, step: int | None, metrics: dict[str, float]) -> dict[str, Any]:
         entry: dict[str, Any] = {"step": step, "time": round(time.time(), 6), **metrics}
@@ -97,18 +86,14 @@ def add_listener(listener: Callable[[int | None, dict[str, float]], None]) -> Ca
     """Also send every metric reported in this process to ``listener(step, metrics)`` (a TensorBoard writer),
     whether or not a run records them; returns the function that removes it."""
     _listeners.append(listener)
-
-    def remove() -> None:
-        if listener in _listeners:
-            _listeners.remove(listener)
-
-    return remove
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
 
 
 def start_recording(path: Path) -> MetricsRecorder:
     """Send this process's metrics to ``path`` until :func:`stop_recording`."""
     global _recorder
-    _recorder = MetricsRecorder.to_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _recorder = MetricsRecorder(open(path, "a", encoding="utf-8"), flush_seconds=1.0)
     return _recorder
 
 
@@ -129,11 +114,10 @@ def stop_recording() -> None:
 
 
 def _child_recorder() -> MetricsRecorder | None:
+    """The pipe the parent process named, opened on first use."""
     global _child
-    if _child is None:
-        fd = os.environ.get(METRICS_FD_ENV)
-        if not fd:
-            return None
+    fd = os.environ.get(METRICS_FD_ENV)
+    if _child is None and fd:
         try:
             _child = MetricsRecorder(os.fdopen(int(fd), "w", buffering=1, encoding="utf-8"))
         except (OSError, ValueError):
@@ -141,7 +125,6 @@ def _child_recorder() -> MetricsRecorder | None:
                 "%s=%s is not an open file descriptor; metrics are not recorded", METRICS_FD_ENV, fd
             )
             os.environ.pop(METRICS_FD_ENV, None)
-            return None
     return _child
 
 

@@ -1,12 +1,9 @@
 """Finding and loading plugins: the typed façade the rest of torchon calls, never raw ``pm.hook.x(...)``.
 
-Plugins are modules named by entry points in group ``torchon``, found in installed distributions' metadata.
-torchon's own behaviour lives in :data:`BUILTIN_PLUGINS` and registers through the same hooks.
-
-Controls, as in pytest: ``TORCHON_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point discovery off; ``-p NAME`` loads
-only the named plugins (by entry-point name, distribution name, or module path); ``-p no:NAME`` and
-``TORCHON_DENY_PLUGINS=a,b`` keep plugins out. A plugin that fails to import or to register is recorded with the
-reason and skipped, so one broken plugin does not take the command line down.
+Plugins are modules named by entry points in group ``torchon``; :data:`BUILTIN_PLUGINS` register through the same
+hooks. As in pytest: ``TORCHON_DISABLE_PLUGIN_AUTOLOAD=1`` turns discovery off, ``-p NAME`` loads just the named
+plugins, ``-p no:NAME`` and ``TORCHON_DENY_PLUGINS=a,b`` keep plugins out. A plugin that fails to import or to
+register is recorded with the reason and skipped, so one broken plugin does not take the command line down.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -46,28 +42,17 @@ ENTRY_POINT_GROUP = "torchon"
 AUTOLOAD_ENV = "TORCHON_DISABLE_PLUGIN_AUTOLOAD"
 DENY_ENV = "TORCHON_DENY_PLUGINS"
 
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "torchon.builtin.commands",
-    "torchon.builtin.extensions",
-    "torchon.builtin.savers",
-    "torchon.builtin.storage",
-    "torchon.builtin.tags",
+BUILTIN_PLUGINS = tuple(
+    f"torchon.builtin.{name}" for name in ("commands", "extensions", "savers", "storage", "tags")
 )
 
 
-def _registration_hooks() -> dict[str, tuple[str, str]]:
-    """``hook name -> (table, registry class name)``, read from the specs in :mod:`torchon.hookspecs`."""
-    import inspect
-
-    hooks = {}
-    for name, spec in vars(hookspecs).items():
-        if name.startswith(hookspecs.REGISTRATION_PREFIX) and callable(spec):
-            (param,) = inspect.signature(spec).parameters.values()
-            hooks[name] = (param.name, str(param.annotation))
-    return hooks
-
-
-REGISTRATION_HOOKS = _registration_hooks()
+# ``hook name -> (table, registry class name)``: the spec ``torchon_register_X(X: XRegistry)`` fills table ``X``.
+REGISTRATION_HOOKS = {
+    name: next(iter(spec.__annotations__.items()))  # its one parameter, first; its return type after
+    for name, spec in vars(hookspecs).items()
+    if name.startswith(hookspecs.REGISTRATION_PREFIX)
+}
 # ``namespaces`` is filled by the tags hook's registry (``tags.add_namespace``), beside ``tags``.
 TABLES = (*(table for table, _ in REGISTRATION_HOOKS.values()), "namespaces")
 
@@ -100,20 +85,23 @@ class PluginInfo:
         return self.error is None
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
 class PluginManager:
-    """Loads plugins and holds what they registered."""
+    """Loads plugins and holds what they registered, one :class:`Table` each (``manager.tags``, ...)."""
+
+    tags: Table
+    namespaces: Table
+    savers: Table
+    storage: Table
+    resolvers: Table
+    executors: Table
+    commands: Table
 
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self.tables: dict[str, Table] = {name: Table(name) for name in TABLES}
+        vars(self).update(self.tables)  # the attributes declared above
         self.plugins: dict[str, PluginInfo] = {}
-
-    # -- construction ---------------------------------------------------------------------------------------
 
     @classmethod
     def from_options(
@@ -129,7 +117,7 @@ class PluginManager:
         deny = [p[3:] for p in plugins if p.startswith("no:")]
         deny += [d.strip() for d in environ.get(DENY_ENV, "").split(",") if d.strip()]
         if autoload is None:
-            autoload = not _truthy(environ.get(AUTOLOAD_ENV))
+            autoload = environ.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no", "off")
         manager = cls()
         manager.load_builtins()
         manager.load_entry_points(autoload=autoload, only=only, deny=deny)
@@ -150,23 +138,14 @@ class PluginManager:
             self._pm.set_blocked(name)
         wanted = set(only)
         found: set[str] = set()
-        if autoload or wanted:
-            for ep in entry_points(ENTRY_POINT_GROUP):
-                if (
-                    ep.name in self.plugins
-                    or self._pm.is_blocked(ep.name)
-                    or self._pm.is_blocked(ep.distribution)
-                ):
-                    continue
-                if wanted:
-                    hit = {ep.name, ep.distribution, ep.value} & wanted
-                    if not hit:
-                        continue
-                    found |= hit
-                self._load(ep.name, ep.value, ep.distribution, ep.version)
-        for name in sorted(wanted - found):
-            if name in self.plugins:
+        for ep in entry_points(ENTRY_POINT_GROUP) if autoload or wanted else ():
+            hit = {ep.name, ep.distribution, ep.value} & wanted
+            blocked = self._pm.is_blocked(ep.name) or self._pm.is_blocked(ep.distribution)
+            if ep.name in self.plugins or blocked or (wanted and not hit):
                 continue
+            found |= hit
+            self._load(ep.name, ep.value, ep.distribution, ep.version)
+        for name in sorted(wanted - found - set(self.plugins)):
             try:
                 found_spec = importlib.util.find_spec(name)
             except (ImportError, ValueError):
@@ -180,87 +159,71 @@ class PluginManager:
             self._load(name, name, "(module)", "")  # import failures are recorded, as for entry points
 
     def register(
-        self, plugin: ModuleType | object, name: str, *, distribution: str = "(local)", version: str = ""
+        self, plugin: object, name: str, *, distribution: str = "(local)", version: str = ""
     ) -> PluginInfo:
         """Register an already imported plugin object (tests, extensions that carry hooks)."""
         return self._load(name, plugin, distribution, version)
 
     def _load(
-        self,
-        name: str,
-        module: str | ModuleType | object,
-        distribution: str,
-        version: str,
-        *,
-        builtin: bool = False,
+        self, name: str, module: str | object, distribution: str, version: str, *, builtin: bool = False
     ) -> PluginInfo:
         module_name = module if isinstance(module, str) else getattr(module, "__name__", repr(module))
-        info = PluginInfo(name, module_name, distribution, version, builtin=builtin)
-        self.plugins[name] = info
+        info = self.plugins[name] = PluginInfo(name, module_name, distribution, version, builtin=builtin)
         start = time.perf_counter()
+        info.error = self._register(name, module)
+        info.seconds = time.perf_counter() - start
+        for table_name, table in self.tables.items():  # nothing is left in them from a plugin that failed
+            if names := [e.name for e in table.by_plugin(name)]:
+                info.registered[table_name] = names
+        return info
+
+    def _register(self, name: str, module: str | object) -> str | None:
+        """Import and register one plugin, all or nothing; None, or why it failed."""
         try:
             obj = _import_plugin(module) if isinstance(module, str) else module
         except BaseException as exc:  # a plugin's import may raise anything, even SystemExit
-            info.error = f'Error importing plugin "{name}": {type(exc).__name__}: {exc}'
-            info.seconds = time.perf_counter() - start
-            return info
+            return f'Error importing plugin "{name}": {type(exc).__name__}: {exc}'
         if self._pm.is_blocked(name):
-            info.error = f'Plugin "{name}" is denied (-p no:{name} or {DENY_ENV})'
-            return info
+            return f'Plugin "{name}" is denied (-p no:{name} or {DENY_ENV})'
         try:
             self._pm.register(obj, name=name)
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
             self._unregister(name)
-            info.error = f'Plugin "{name}" is invalid: {exc}'
-            info.seconds = time.perf_counter() - start
-            return info
+            return f'Plugin "{name}" is invalid: {exc}'
         try:
-            self._run_registrations(name, info)
+            self._run_registrations(name)
         except Exception as exc:  # RegistrationError, or any bug in the plugin's hook
             for table in self.tables.values():
-                table.remove_plugin(name)  # all or nothing: a half-registered plugin is not usable
-            info.registered.clear()
+                table.remove_plugin(name)  # a half-registered plugin is not usable
             self._unregister(name)
-            info.error = f'Plugin "{name}" failed to register: {type(exc).__name__}: {exc}'
-        info.seconds = time.perf_counter() - start
-        return info
+            return f'Plugin "{name}" failed to register: {type(exc).__name__}: {exc}'
+        return None
 
     def _unregister(self, name: str) -> None:
         if self._pm.has_plugin(name):
             self._pm.unregister(name=name)
 
-    def _registry(self, table: str, class_name: str) -> Any:
-        cls = getattr(registry_module, class_name)
-        if cls is TagRegistry:
-            return TagRegistry(self.tables["tags"], self.tables["namespaces"])
-        return cls(self.tables[table])
-
-    def _run_registrations(self, name: str, info: PluginInfo) -> None:
-        """Call each registration hook of one plugin, through pluggy, with registries that attribute every name
-        it adds to that plugin."""
+    def _run_registrations(self, name: str) -> None:
+        """Call one plugin's registration hooks, through pluggy, with registries attributing each name to it."""
         plugin = self._pm.get_plugin(name)
         others = [p for p in self._pm.get_plugins() if p is not plugin]
         for hook_name, (table, class_name) in REGISTRATION_HOOKS.items():
-            registry = self._registry(table, class_name)
+            cls = getattr(registry_module, class_name)
+            registry = cls(self.tags, self.namespaces) if cls is TagRegistry else cls(self.tables[table])
             registry.plugin = name
             self._pm.subset_hook_caller(hook_name, remove_plugins=others)(**{table: registry})
-        for table_name in TABLES:
-            names = [e.name for e in self.tables[table_name].by_plugin(name)]
-            if names:
-                info.registered[table_name] = names
-
-    # -- options other plugins add to commands ---------------------------------------------------------------
 
     def add_options(self, command: str, parser: Any) -> None:
         """Let plugins add options to ``command``'s parser (``torchon_add_options``)."""
         self._pm.hook.torchon_add_options(command=command, parser=parser)
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        """Call every plugin's ``hook`` (a hook spec's name), each on its own: one that raises is logged with
-        its plugin's name, and the others still run. For events (a run started) that no plugin may change."""
-        caller = getattr(self._pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):  # in pluggy's order: the last registered first
+        """Call every plugin's ``hook`` on its own, for events no plugin may change (a run started): one that
+        raises is logged with its plugin's name, and the others still run."""
+        for impl in reversed(
+            getattr(self._pm.hook, hook).get_hookimpls()
+        ):  # pluggy's order: last registered first
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception:
@@ -274,36 +237,6 @@ class PluginManager:
         for result in reversed(self._pm.hook.torchon_apply_options(command=command, args=args)):
             merged.update(result or {})
         return merged
-
-    # -- queries --------------------------------------------------------------------------------------------
-
-    @property
-    def tags(self) -> Table:
-        return self.tables["tags"]
-
-    @property
-    def namespaces(self) -> Table:
-        return self.tables["namespaces"]
-
-    @property
-    def savers(self) -> Table:
-        return self.tables["savers"]
-
-    @property
-    def storage(self) -> Table:
-        return self.tables["storage"]
-
-    @property
-    def resolvers(self) -> Table:
-        return self.tables["resolvers"]
-
-    @property
-    def executors(self) -> Table:
-        return self.tables["executors"]
-
-    @property
-    def commands(self) -> Table:
-        return self.tables["commands"]
 
     def failed(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.error]

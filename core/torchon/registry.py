@@ -19,6 +19,7 @@ __all__ = [
     "Conflict",
     "Entry",
     "ExecutorRegistry",
+    "NameRegistry",
     "RegistrationError",
     "ResolverRegistry",
     "SaverRegistry",
@@ -32,6 +33,13 @@ _DOTTED_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 _SAVER_RE = re.compile(r"^[A-Za-z_][\w-]*$")  # also a folder name inside bundles
+# What a NameRegistry accepts for each table: the names' pattern, and what they are called in errors.
+_NAMES = {
+    "storage": (_SCHEME_RE, "storage scheme"),
+    "resolvers": (_NAME_RE, "resolver kind"),
+    "executors": (_NAME_RE, "executor"),
+    "commands": (_COMMAND_RE, "command"),
+}
 
 Safety = Literal["data", "code"]
 
@@ -104,13 +112,10 @@ class Table:
         return sorted(self.entries)
 
     def by_plugin(self, plugin: str) -> list[Entry]:
-        return [e for e in self.entries.values() if e.plugin == plugin]
+        return [e for e in self if e.plugin == plugin]
 
     def by_target(self, target: str) -> Entry | None:
-        for entry in self.entries.values():
-            if entry.target == target:
-                return entry
-        return None
+        return next((e for e in self if e.target == target), None)
 
 
 class _Registry:
@@ -120,14 +125,15 @@ class _Registry:
         self.table = table
         self.plugin = "?"
 
+    def _fail(self, message: str) -> RegistrationError:
+        return RegistrationError(f"plugin {self.plugin!r} registered {message}")
+
     def _check(self, name: str, target: str, pattern: re.Pattern[str], what: str) -> None:
         if not isinstance(name, str) or not pattern.match(name):
-            raise RegistrationError(f"plugin {self.plugin!r} registered an invalid {what} name {name!r}")
+            raise self._fail(f"an invalid {what} name {name!r}")
         if not isinstance(target, str) or not TARGET_RE.match(target):
-            raise RegistrationError(
-                f"plugin {self.plugin!r} registered {what} {name!r} with target {target!r}; "
-                "targets are strings of the form 'package.module:Attribute'"
-            )
+            form = "targets are strings of the form 'package.module:Attribute'"
+            raise self._fail(f"{what} {name!r} with target {target!r}; {form}")
 
 
 class TagRegistry(_Registry):
@@ -151,11 +157,10 @@ class TagRegistry(_Registry):
     def add_namespace(self, prefix: str, module: str, *, help: str = "") -> None:
         """``!prefix.Name`` builds class ``Name`` of ``module`` (e.g. ``torch.nn`` for ``!torch.nn.Linear``)."""
         if not isinstance(prefix, str) or not _DOTTED_RE.match(prefix):
-            raise RegistrationError(f"plugin {self.plugin!r} registered an invalid namespace {prefix!r}")
+            raise self._fail(f"an invalid namespace {prefix!r}")
         if not isinstance(module, str) or not _DOTTED_RE.match(module):
-            raise RegistrationError(
-                f"plugin {self.plugin!r} registered namespace {prefix!r} with module {module!r}; "
-                "give a dotted module name such as 'torch.nn'"
+            raise self._fail(
+                f"namespace {prefix!r} with module {module!r}; give a dotted module name such as 'torch.nn'"
             )
         self.namespaces.add(prefix, module + ":__name__", self.plugin, help=help, module=module)
 
@@ -173,59 +178,32 @@ class SaverRegistry(_Registry):
         values: Iterable[str] = (),
         help: str = "",
     ) -> None:
-        """Register a saver.
-
-        ``types``: ``"module:Class"`` strings; any object of such a class in a saved tree — a component, an
-        object built from a config, or an attribute of a component — is saved by this saver and restored in place
-        (``torch.nn.modules.module:Module``: the weights go back into the rebuilt module).
-        ``values``: ``"module:Class"`` strings; a component's state values of such a class are taken out of the
-        state by this saver and put back on load (``numpy:ndarray``, ``torch:Tensor``).
-        Both are checked only once their module is imported, so naming a type imports nothing.
-        """
+        """``types``: classes (``"module:Class"``) whose objects anywhere in a saved tree this saver saves and
+        restores in place; ``values``: classes of state values it takes out of a component's state and puts back.
+        Checked only once their module is imported, so naming a type imports nothing."""
         self._check(name, target, _SAVER_RE, "saver")
         if safety not in ("data", "code"):
-            raise RegistrationError(
-                f"plugin {self.plugin!r} registered saver {name!r} with safety {safety!r}; use 'data' or 'code'"
-            )
+            raise self._fail(f"saver {name!r} with safety {safety!r}; use 'data' or 'code'")
         type_list, value_list = tuple(types), tuple(values)
         for type_name in (*type_list, *value_list):
             if not isinstance(type_name, str) or not TARGET_RE.match(type_name):
-                raise RegistrationError(
-                    f"plugin {self.plugin!r} registered saver {name!r} for type {type_name!r}; "
-                    "give types as 'package.module:Class'"
+                raise self._fail(
+                    f"saver {name!r} for type {type_name!r}; give types as 'package.module:Class'"
                 )
         self.table.add(
             name, target, self.plugin, help=help, safety=safety, types=type_list, values=value_list
         )
 
 
-class StorageRegistry(_Registry):
-    """Storage backends by URI scheme."""
-
-    def add(self, scheme: str, target: str, *, help: str = "") -> None:
-        self._check(scheme, target, _SCHEME_RE, "storage scheme")
-        self.table.add(scheme, target, self.plugin, help=help)
-
-
-class ResolverRegistry(_Registry):
-    """Extension resolvers by spec kind (``local``, ``git``, ``pypi``, ...)."""
-
-    def add(self, kind: str, target: str, *, help: str = "") -> None:
-        self._check(kind, target, _NAME_RE, "resolver kind")
-        self.table.add(kind, target, self.plugin, help=help)
-
-
-class ExecutorRegistry(_Registry):
-    """Executors by name."""
+class NameRegistry(_Registry):
+    """The one generic registry of plain names: storage schemes, resolver kinds, executors, commands."""
 
     def add(self, name: str, target: str, *, help: str = "") -> None:
-        self._check(name, target, _NAME_RE, "executor")
+        self._check(name, target, *_NAMES[self.table.kind])
         self.table.add(name, target, self.plugin, help=help)
 
 
-class CommandRegistry(_Registry):
-    """``torchon`` subcommands by name."""
-
-    def add(self, name: str, target: str, *, help: str = "") -> None:
-        self._check(name, target, _COMMAND_RE, "command")
-        self.table.add(name, target, self.plugin, help=help)
+StorageRegistry = NameRegistry
+ResolverRegistry = NameRegistry
+ExecutorRegistry = NameRegistry
+CommandRegistry = NameRegistry

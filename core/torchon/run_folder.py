@@ -1,14 +1,5 @@
-"""A run's output folder and the files in it; the one place that knows their names.
-
-::
-
-    runs/<config stem>/<timestamp>/      (or -o OUT)
-      config.yaml      the config as run
-      run.json         what ran, with which plugins and extensions, how it ended
-      torchon.lock     what the extensions resolved to, which distributions the classes came from
-      logs/run.log     the run's log
-      metrics.jsonl    every metric reported, one JSON object a line
-"""
+"""A run's output folder (``runs/<config stem>/<timestamp>/``, or ``-o OUT``) and the files in it; the one place
+that knows their names."""
 
 from __future__ import annotations
 
@@ -36,11 +27,11 @@ class OutputError(UserError):
 class RunFolder:
     """The output folder of one run."""
 
-    CONFIG = "config.yaml"
-    RECORD = "run.json"
-    LOCK = "torchon.lock"
+    CONFIG = "config.yaml"  # the config as run
+    RECORD = "run.json"  # what ran, with which plugins and extensions, how it ended
+    LOCK = "torchon.lock"  # what the extensions resolved to, which distributions the classes came from
     LOG = "logs/run.log"
-    METRICS = "metrics.jsonl"
+    METRICS = "metrics.jsonl"  # every metric reported, one JSON object a line
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -52,11 +43,8 @@ class RunFolder:
 
     @classmethod
     def choose(cls, config_path: str | Path, output: str | None, *, resume: bool, force: bool) -> RunFolder:
-        """The folder this run writes to, made if needed.
-
-        With ``-o OUT``: OUT, which must be empty unless ``--resume`` (continue it) or ``--force`` (replace it).
-        Without: ``runs/<config stem>/<timestamp>``, or with ``--resume`` the latest such folder.
-        """
+        """The folder this run writes to, made if needed: OUT, which must be empty unless ``--resume`` or
+        ``--force``; else ``runs/<config stem>/<timestamp>``, or with ``--resume`` the latest such folder."""
         if output is not None:
             out = Path(output)
             if out.exists() and not out.is_dir():

@@ -24,15 +24,14 @@ from torchon.lock import Lock
 from torchon.run_folder import OutputError, RunFolder
 from torchon.session import RunInfo, run_finished, run_started, running
 
-__all__ = ["OutputError", "check_config", "run_config"]
+__all__ = ["OutputError", "run_config"]
 
 logger = logging.getLogger("torchon.run")
 
 
 class RunLogHandler(logging.FileHandler):
-    """The run's ``logs/run.log``: warnings and errors reach the file at once, other lines at most a second later
-    (and at the end). Writing every line through costs a file-system journal update per line, which a training
-    loop logging every short step would feel."""
+    """The run's ``logs/run.log``: warnings and errors reach the file at once, other lines at most a second later,
+    as writing every line through costs a journal update per line, which a short training step would feel."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, encoding="utf-8")
@@ -75,40 +74,16 @@ def _configure_logging(log: Path, debug: bool) -> list[logging.Handler]:
     return [file_handler, console]
 
 
-def _plugin_record() -> dict[str, dict[str, Any]]:
-    from torchon.plugins import get_manager
-
-    return {
-        name: {
-            "distribution": p.distribution,
-            "version": p.version,
-            **({"error": p.error} if p.error else {}),
-        }
-        for name, p in get_manager().plugins.items()
-    }
-
-
 def _build(config: Config) -> Built:
     """Build the objects and check the top one can run: all before anything is written."""
     built = config.build()
     if not callable(getattr(built.root, "run", None)):
-        raise ConfigError(
-            f"{config.root.label} cannot be run: it has no run() method",
-            config.root.mark,
-            fix="put a runnable at the top level (a torchon.Runnable such as !Script), and this object inside it",
-        ).attach_source(config.text)
-    return built
-
-
-def _check_lock(lock: Lock, current: Lock, config: Config) -> None:
-    """Refuse to run when what is installed differs from what ``lock`` records, saying what differs."""
-    differences = lock.differences(current)
-    if differences:
-        raise ConfigError(
-            f"what is installed differs from the lock {lock.source}: " + "; ".join(differences),
-            Mark(config.filename, 1, 1),
-            fix="install the versions the lock lists (pip install 'NAME==VERSION'), or run without --locked",
+        what = f"{config.root.label} cannot be run: it has no run() method"
+        fix = (
+            "put a runnable at the top level (a torchon.Runnable such as !Script), and this object inside it"
         )
+        raise ConfigError(what, config.root.mark, fix=fix).attach_source(config.text)
+    return built
 
 
 def _load(
@@ -118,45 +93,11 @@ def _load(
     lock = Lock.read(locked) if locked is not None else None
     config = load_config(config_path, install=install, locked=lock, overrides=overrides)
     run_lock = Lock.from_config(config)
-    if lock is not None:
-        _check_lock(lock, run_lock, config)
+    if lock is not None and (differences := lock.differences(run_lock)):
+        what = f"what is installed differs from the lock {lock.source}: " + "; ".join(differences)
+        fix = "install the versions the lock lists (pip install 'NAME==VERSION'), or run without --locked"
+        raise ConfigError(what, Mark(config.filename, 1, 1), fix=fix)
     return config, run_lock
-
-
-def _prepare(
-    config_path: str | Path,
-    install: bool,
-    locked: str | Path | None,
-    options: Mapping[str, Any],
-    overrides: Sequence[str],
-) -> tuple[Config, Lock, Built]:
-    """Load, check against the lock, put the config's environment in force, build: nothing written yet."""
-    config, run_lock = _load(config_path, install, locked, overrides)
-    env = config.environment(get_env())
-    set_env(env.replace(config_path=str(Path(config_path).resolve()), extra={**env.extra, **options}))
-    return config, run_lock, _build(config)
-
-
-def check_config(
-    config_path: str | Path,
-    *,
-    overrides: Sequence[str] = (),
-    print_config: bool = False,
-    install_extensions: bool = False,
-    locked: str | Path | None = None,
-    debug: bool = False,
-) -> int:
-    """``torchon run --check`` / ``--print-config``: everything ``run`` checks before building (YAML, tags, links,
-    arguments, extensions, the lock), nothing built or written. 0 when the config would run, else 2."""
-    try:
-        config, _ = _load(config_path, install_extensions, locked, overrides)
-    except UserError as exc:
-        return report_error(exc, debug=debug)
-    if print_config:
-        sys.stdout.write(config.as_run())
-    else:
-        print(f"{config_path}: ok" + (f" (with {len(overrides)} override(s))" if overrides else ""))
-    return 0
 
 
 def _check_resume(folder: RunFolder, config: Config) -> None:
@@ -169,15 +110,9 @@ def _check_resume(folder: RunFolder, config: Config) -> None:
     import difflib
 
     previous = folder.file(RunFolder.CONFIG)
-    old = previous.read_text(encoding="utf-8") if previous.is_file() else ""
-    diff = "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True),
-            config.as_run().splitlines(keepends=True),
-            f"{previous} (the run)",
-            "this command",
-        )
-    )
+    old = previous.read_text(encoding="utf-8").splitlines(keepends=True) if previous.is_file() else []
+    new = config.as_run().splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(old, new, f"{previous} (the run)", "this command"))
     raise OutputError(
         f"{folder.path} ran with other overrides than these; --resume continues a run only as it started\n"
         f"  that run:     {' '.join(before) or '(none)'}\n  this command: {' '.join(config.overrides) or '(none)'}"
@@ -190,6 +125,13 @@ def _check_resume(folder: RunFolder, config: Config) -> None:
 def _record(
     config_path: str | Path, folder: RunFolder, config: Config, resume: bool, options: Mapping[str, Any]
 ) -> dict[str, Any]:
+    from torchon.plugins import get_manager
+
+    plugins: dict[str, dict[str, Any]] = {}
+    for name, p in get_manager().plugins.items():
+        plugins[name] = {"distribution": p.distribution, "version": p.version}
+        if p.error:
+            plugins[name]["error"] = p.error
     return {
         **options,  # what plugins' command-line options put in force (``--executor``)
         "config": str(config_path),
@@ -197,7 +139,7 @@ def _record(
         "torchon": __version__,
         "python": sys.version.split()[0],
         "argv": sys.argv,
-        "plugins": _plugin_record(),
+        "plugins": plugins,
         "extensions": {r.name: r.to_dict() for r in config.resolved},
         "overrides": config.overrides,
         "resume": resume,
@@ -215,76 +157,70 @@ def run_config(
     output: str | None = None,
     resume: bool = False,
     force: bool = False,
+    check: bool = False,
+    print_config: bool = False,
     debug: bool = False,
     install_extensions: bool = False,
     locked: str | Path | None = None,
     options: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
 ) -> int:
-    """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config).
-
-    ``install_extensions`` lets git and PyPI extensions be installed; ``locked`` is a lock file whose extensions
-    are installed exactly, and whose distributions must be the installed ones. ``options`` is what plugins'
-    command-line options put in force (:meth:`PluginManager.apply_options`): it joins the environment's ``extra``
-    and ``run.json``. ``overrides`` change the config (:mod:`torchon.config.overrides`); ``run.json``, the lock and
-    the run's ``config.yaml`` record them. A config that cannot be loaded
-    or built writes nothing, so fixing it and running again needs no --force.
-    """
+    """Run the config at ``config_path``; returns the exit status (0, 1 failed, 2 usage/config). ``options`` (what
+    plugins' command-line options put in force) join the environment's ``extra`` and ``run.json``. A config that
+    cannot be loaded or built writes nothing, so fixing it and running again needs no --force. ``check`` and
+    ``print_config`` stop after everything checked before building: nothing built or written."""
     previous = get_env()
     try:
         options = dict(options or {})
-        config, run_lock, built = _prepare(config_path, install_extensions, locked, options, overrides)
+        config, run_lock = _load(config_path, install_extensions, locked, overrides)
+        if print_config:
+            sys.stdout.write(config.as_run())
+            return 0
+        if check:
+            print(f"{config_path}: ok" + (f" (with {len(overrides)} override(s))" if overrides else ""))
+            return 0
+        env = config.environment(previous)
+        set_env(env.replace(config_path=str(Path(config_path).resolve()), extra={**env.extra, **options}))
+        built = _build(config)
         folder = RunFolder.choose(config_path, output, resume=resume, force=force)
         if resume:
             _check_resume(folder, config)
-        set_env(
-            get_env().replace(
-                output_dir=str(folder.path.resolve()), debug=debug or config.debug or previous.debug
-            )
+        verbose = debug or config.debug or previous.debug
+        set_env(get_env().replace(output_dir=str(folder.path.resolve()), debug=verbose))
+        return _execute(
+            config, run_lock, built, folder, _record(config_path, folder, config, resume, options)
         )
-        return _execute(config_path, config, run_lock, built, folder, resume, options)
     except UserError as exc:  # before the run started: nothing was written
         return report_error(exc, debug=debug or previous.debug)
     finally:
         set_env(previous)
 
 
-def _best(root: Any) -> dict[str, Any] | None:
-    """What the runnable says its best result was (``best()``), as ``run.json`` records it; None if nothing."""
+def _record_best(root: Any, record: dict[str, Any]) -> None:
+    """Record what the runnable says its best result was (``best()``) in ``run.json``."""
     try:
         best = root.best() if callable(getattr(root, "best", None)) else None
-        return None if best is None else {str(k): v for k, v in dict(best).items()}
+        if best is not None:
+            record["best"] = {str(k): v for k, v in dict(best).items()}
     except Exception:  # the record is a courtesy: it never changes how the run ends
         logger.warning("%s.best() failed", type(root).__name__, exc_info=True)
-        return None
 
 
-def _execute(
-    config_path: str | Path,
-    config: Config,
-    run_lock: Lock,
-    built: Built,
-    folder: RunFolder,
-    resume: bool,
-    options: Mapping[str, Any],
-) -> int:
+def _execute(config: Config, run_lock: Lock, built: Built, folder: RunFolder, record: dict[str, Any]) -> int:
     """Write the run's folder, set up, run and tear down ``built`` there; the exit status."""
     env = get_env()
     handlers = _configure_logging(folder.file(RunFolder.LOG), env.debug)
     folder.write_config(config.as_run())
     run_lock.write(folder.file(RunFolder.LOCK))
-    record = _record(config_path, folder, config, resume, options)
     folder.write_record(record)
     metrics.start_recording(folder.file(RunFolder.METRICS))
     started = time.perf_counter()
     status, code = "failed", 1
-    info = RunInfo(
-        folder.path, config, built.root, record
-    )  # what plugins' lifecycle hooks see (MLflow tracking)
+    info = RunInfo(folder.path, config, built.root, record)  # what plugins' lifecycle hooks see
     try:
         run_started(info)
-        context = Context(env=env, output_dir=folder.path, resume=resume, logger=logger)
-        logger.info("run %s -> %s", config_path, folder.path)
+        context = Context(env=env, output_dir=folder.path, resume=record["resume"], logger=logger)
+        logger.info("run %s -> %s", record["config"], folder.path)
         with running(built.components, context):
             built.root.run()
         status, code = "succeeded", 0
@@ -307,12 +243,9 @@ def _execute(
     finally:
         metrics.stop_recording()
         seconds = round(time.perf_counter() - started, 3)
-        record.update(
-            status=status, exit_code=code, finished=_dt.datetime.now(_dt.UTC).isoformat(), seconds=seconds
-        )
-        best = _best(built.root)
-        if best is not None:
-            record["best"] = best
+        finished = _dt.datetime.now(_dt.UTC).isoformat()
+        record.update(status=status, exit_code=code, finished=finished, seconds=seconds)
+        _record_best(built.root, record)
         folder.write_record(record)
         run_finished(info)
         for handler in handlers:

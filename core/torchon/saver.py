@@ -1,13 +1,9 @@
 """The saver specification: one part of a component's state, written under a folder and read back.
 
-Savers form a chain (Neuraxle's design). A component lists its savers; on save they run in reverse order, each
-writing the part of the state it handles under the folder it is given and returning the state without that part;
-the default saver runs last and writes what is left as plain data. On load they run forward: the default saver
-reads the plain data, then each saver puts its part back.
-
-Every saver declares a safety class. ``data``: loading runs no code (JSON, YAML, safetensors, ``.npy`` without
-pickle). ``code``: loading can run code (pickle, joblib); such savers load only when the caller of
-``torchon.load`` passes ``trust=True``, never because a bundle says so.
+Savers form a chain (Neuraxle's design): saving runs a component's savers in reverse, each writing its part of the
+state and returning the rest, and the default saver last writes what is left as plain data; loading runs them
+forward. Each declares a safety class: ``data`` (loading runs no code: JSON, safetensors, ``.npy`` without pickle)
+or ``code`` (pickle, joblib), loaded only when the caller of ``torchon.load`` passes ``trust=True``.
 """
 
 from __future__ import annotations
@@ -53,33 +49,21 @@ class Saver(ABC):
 
     @classmethod
     def build_context(cls) -> AbstractContextManager[Any]:
-        """A context to build a bundle's objects in when this saver will restore them.
-
-        Loading enters it while rebuilding the objects; a saver that overwrites all of an object's state can
-        skip work there (torchon-torch skips initialising weights it is about to load). The default does nothing.
-        """
+        """Entered while a bundle's objects are rebuilt for this saver to restore: a saver that overwrites all of an
+        object's state can skip work there (torchon-torch skips initialising weights it is about to load)."""
         return nullcontext()
 
     def covers(self, obj: Any, other: Any) -> bool:
-        """Whether saving ``obj`` also saves ``other`` (a module's weights include its submodules' weights).
-
-        A type saver is not run for an object that the same saver already covers through an enclosing object of
-        the tree, so nothing is saved twice. The default is no.
-        """
+        """Whether saving ``obj`` also saves ``other`` (a module's weights include its submodules'), so a type saver
+        is not run again for an object an enclosing one already saved with it. The default is no."""
         return False
 
     @abstractmethod
     def save(self, obj: Any, state: dict[str, Any], folder: WriteFolder) -> dict[str, Any]:
-        """Write the parts of ``state`` (or of ``obj`` itself) this saver handles; return the state without them.
-
-        Write with ``folder.write_bytes(name, data)`` / ``folder.write_text`` (digested in memory), or to
-        ``folder.file(name)`` when a library needs a path.
-        """
+        """Write the parts of ``state`` (or of ``obj``) this saver handles, with ``folder.write_bytes`` / ``open``,
+        or to ``folder.file(name)`` when a library needs a path; return the state without them."""
 
     @abstractmethod
     def load(self, obj: Any, state: dict[str, Any], folder: ReadFolder) -> dict[str, Any]:
-        """Read back what :meth:`save` wrote and return ``state`` with those parts restored.
-
-        ``folder.read_bytes(name)`` returns bytes already checked against the bundle's manifest; a saver may also
-        restore into ``obj`` directly (a module's weights).
-        """
+        """Read back what :meth:`save` wrote (``folder.read_bytes`` checks it against the manifest) and return
+        ``state`` with those parts restored; or restore into ``obj`` directly (a module's weights)."""

@@ -1,19 +1,6 @@
-"""The torchon session of a process: what is in force, how another process gets the same, and how a run's objects
-are set up and torn down.
-
-A process's session is its plugin manager (:mod:`torchon.plugins`), its environment (:mod:`torchon.env`), the
-entries torchon put on ``sys.path`` (local extensions) and what it learned of the installed distributions
-(:mod:`torchon.distributions`). Every process torchon starts — data-parallel workers, trial workers, Ray actors —
-starts from :func:`capture` of its parent and calls :func:`restore`, so they all agree on what a config's tags
-mean. :func:`running` is the one setup → work → teardown sequence: setup in order, teardown in reverse for every
-object that was set up, a failing teardown logged and never hiding the work's own error.
-
-The session also tells plugins what a run is doing: :func:`run_started` and :func:`run_finished` (called by
-``torchon run``), :func:`trial_started`, :func:`trial_reported` and :func:`trial_finished` (called by a search's
-driver) call the lifecycle hooks of :mod:`torchon.hookspecs` with a :class:`RunInfo` or a :class:`TrialInfo`. A
-plugin whose hook raises is logged and the others are still called: what a plugin does with a run (track it in
-MLflow) must never change how the run goes.
-"""
+"""The torchon session of a process: what is in force, how each process torchon starts gets the same (its
+parent's :func:`capture`, then :func:`restore`: all agree on what a config's tags mean), how a run's
+objects are set up and torn down, and what plugins are told of a run (the lifecycle hooks)."""
 
 from __future__ import annotations
 
@@ -54,11 +41,9 @@ logger = logging.getLogger("torchon.run")
 
 
 def capture(*, with_distributions: bool = False) -> dict[str, Any]:
-    """This process's session as JSON data, for a process it starts to :func:`restore`.
-
-    ``with_distributions``: also what this process read of the installed distributions (about 90 ms to read
-    again); only for processes on the same machine and Python environment.
-    """
+    """This process's session (plugins, environment, ``sys.path``) as JSON data, for a process it starts to
+    :func:`restore`. ``with_distributions``: also what it read of the installed distributions (about 90 ms to
+    read again), for processes on the same machine and Python environment only."""
     manager = get_manager()
     state: dict[str, Any] = {
         "version": STATE_VERSION,
@@ -76,12 +61,9 @@ def capture(*, with_distributions: bool = False) -> dict[str, Any]:
 
 
 def restore(state: Mapping[str, Any], **env: Any) -> None:
-    """Make this process's session the one :func:`capture` described; ``env`` changes fields of its environment
-    (``hosts``, ``extra``, ``output_dir``).
-
-    Plugins are imported from the modules the parent loaded them from, not looked up again by entry point; one
-    that fails to import here is left out (a config needing it then names it).
-    """
+    """Make this process's session the one :func:`capture` described; ``env`` changes fields of its
+    environment. Plugins are imported from the modules the parent loaded them from, not found again by entry
+    point."""
     if state.get("version", STATE_VERSION) > STATE_VERSION:
         raise ValueError(f"session state version {state['version']} is newer than this torchon reads")
     sys.path[:0] = [p for p in state.get("sys_path", ()) if p not in sys.path]
@@ -105,11 +87,8 @@ def restore(state: Mapping[str, Any], **env: Any) -> None:
 
 @contextmanager
 def running(objs: Sequence[Any], context: Context) -> Iterator[None]:
-    """Set up ``objs`` in order, run the block, tear down in reverse every object that was set up.
-
-    A setup that fails stops there (the ones before it are torn down). A teardown that fails is logged with its
-    traceback and the others still run; the block's own exception, if any, is the one that propagates.
-    """
+    """Set up ``objs`` in order, run the block, tear down in reverse every object that was set up. A failing
+    teardown is logged and the others still run: it never hides the block's own exception."""
     ready: list[Any] = []
     try:
         for obj in objs:
@@ -124,23 +103,15 @@ def running(objs: Sequence[Any], context: Context) -> Iterator[None]:
                 logger.exception("teardown of %s failed", type(obj).__name__)
 
 
-# -- lifecycle: telling plugins what a run does -----------------------------------------------------------------
-
-
 @dataclass
 class RunInfo:
-    """A run, as the lifecycle hooks see it (``torchon_run_started``, ``torchon_run_finished``).
+    """A run, as the lifecycle hooks see it (``torchon_run_started``, ``torchon_run_finished``)."""
 
-    :ivar folder: the run's output folder.
-    :ivar config: the config as run (its tree, file name, text); None for a run not started from a config.
-    :ivar runnable: the top object, built.
-    :ivar record: what ``run.json`` holds: ``status`` is ``running`` until the run ends, then ``succeeded``,
-        ``failed`` or ``interrupted``, with ``exit_code`` (and ``error``).
-    """
-
-    folder: Path
-    config: Config | None
-    runnable: Any
+    folder: Path  # the run's output folder
+    config: Config | None  # the config as run; None for a run not started from a config
+    runnable: Any  # the top object, built
+    # what run.json holds: status running until the run ends, then succeeded, failed or interrupted, with
+    # exit_code (and error)
     record: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -150,59 +121,42 @@ class RunInfo:
 
 @dataclass
 class TrialInfo:
-    """A trial of a search, or a variant of an experiment's stage, as the trial hooks see it.
+    """A trial of a search, or a variant of an experiment's stage, as the trial hooks see it."""
 
-    :ivar number: the trial's number in its run (unique across the run's stages).
-    :ivar key: the hash naming the trial's variant (its folder's name).
-    :ivar params: the values chosen for the search space, by name (as the results table names them).
-    :ivar folder: the trial's folder.
-    :ivar stage: the experiment's stage it belongs to; None for a trial of a ``!Search``.
-    :ivar metric: the metric the search ranks trials by (None: none), and ``mode``, ``min`` or ``max``.
-    :ivar status: ``running``, then ``completed``, ``pruned`` or ``failed``.
-    :ivar value: its value of ``metric`` once finished; ``metrics`` its last value of each metric, ``steps`` how
-        many steps it ran, ``error`` why it failed, ``cached`` whether it was kept from an earlier run.
-    """
-
-    number: int
-    key: str
-    params: Mapping[str, Any]
+    number: int  # unique across the run's stages
+    key: str  # the hash naming the trial's variant (its folder's name)
+    params: Mapping[str, Any]  # the values chosen for the search space, by name (as results.csv names them)
     folder: Path
-    stage: str | None = None
-    metric: str | None = None
+    stage: str | None = None  # the experiment's stage it belongs to; None for a trial of a !Search
+    metric: str | None = None  # the metric the search ranks trials by (None: none), in this mode: min or max
     mode: str = "min"
-    status: str = "running"
-    value: float | None = None
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    status: str = "running"  # then completed, pruned or failed
+    value: float | None = None  # its value of metric, once finished
+    metrics: Mapping[str, float] = field(default_factory=dict)  # its last value of each metric
     steps: int = 0
-    error: str | None = None
-    cached: bool = False
+    error: str | None = None  # why it failed
+    cached: bool = False  # kept from an earlier run
 
 
-def _notify(hook: str, **kwargs: Any) -> None:
-    """Call every plugin's ``hook``, each on its own (:meth:`PluginManager.notify`)."""
-    get_manager().notify(hook, **kwargs)
+# Telling plugins what a run does. A plugin whose hook raises is logged and the others are still called
+# (PluginManager.notify): what a plugin does with a run (track it in MLflow) never changes how the run goes.
 
 
 def run_started(run: RunInfo) -> None:
-    """Tell plugins a run started (``torchon_run_started``)."""
-    _notify("torchon_run_started", run=run)
+    get_manager().notify("torchon_run_started", run=run)
 
 
 def run_finished(run: RunInfo) -> None:
-    """Tell plugins a run ended and its folder is complete (``torchon_run_finished``)."""
-    _notify("torchon_run_finished", run=run)
+    get_manager().notify("torchon_run_finished", run=run)
 
 
 def trial_started(trial: TrialInfo) -> None:
-    """Tell plugins a trial started (``torchon_trial_started``)."""
-    _notify("torchon_trial_started", trial=trial)
+    get_manager().notify("torchon_trial_started", trial=trial)
 
 
 def trial_reported(trial: TrialInfo, step: int, metrics: Mapping[str, float]) -> None:
-    """Tell plugins a trial reported ``metrics`` for ``step`` (``torchon_trial_reported``)."""
-    _notify("torchon_trial_reported", trial=trial, step=step, metrics=metrics)
+    get_manager().notify("torchon_trial_reported", trial=trial, step=step, metrics=metrics)
 
 
 def trial_finished(trial: TrialInfo) -> None:
-    """Tell plugins a trial ended (``torchon_trial_finished``)."""
-    _notify("torchon_trial_finished", trial=trial)
+    get_manager().notify("torchon_trial_finished", trial=trial)

@@ -1,8 +1,5 @@
-"""Storage backends by URI scheme: where bundles and artifacts live.
-
-The kernel provides local paths and ``file://``; plugins add schemes (``s3://``) through
-``torchon_register_storage``. ``storage_for(uri)`` picks the backend.
-"""
+"""Storage backends by URI scheme, where bundles and artifacts live: the kernel's local paths and ``file://``, and
+schemes plugins add (``s3://``) through ``torchon_register_storage``."""
 
 from __future__ import annotations
 
@@ -55,11 +52,9 @@ class Storage(ABC):
 
     @abstractmethod
     def upload(self, src: Path, uri: str) -> None:
-        """Store local file or folder ``src`` at ``uri``, replacing what was there only once it is complete.
-
-        For a bundle folder, ``manifest.json`` is its commit marker: upload every other file first and the
-        manifest last, so a failed upload never leaves a bundle that loads.
-        """
+        """Store local file or folder ``src`` at ``uri``, replacing what was there only once it is complete. A
+        bundle's ``manifest.json`` is its commit marker: upload it last, so a failed upload never leaves a bundle
+        that loads."""
 
 
 class LocalStorage(Storage):
@@ -81,11 +76,7 @@ class LocalStorage(Storage):
         src = self.local_path(uri)
         if not src.exists():
             raise StorageError(f"{uri}: no such file or folder")
-        if src.is_dir():
-            shutil.copytree(src, dest, dirs_exist_ok=True)
-        else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
+        _copy(src, dest)
         return dest
 
     def upload(self, src: Path, uri: str) -> None:
@@ -94,10 +85,7 @@ class LocalStorage(Storage):
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
         try:
             target = staging / "item"
-            if src.is_dir():
-                shutil.copytree(src, target)
-            else:
-                shutil.copy2(src, target)
+            _copy(src, target)
             if dest.is_dir() and not dest.is_symlink():
                 old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
                 os.replace(dest, old / "item")
@@ -107,6 +95,14 @@ class LocalStorage(Storage):
                 os.replace(target, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.is_dir():
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
 
 
 def storage_for(uri: str) -> Storage:
@@ -119,9 +115,7 @@ def storage_for(uri: str) -> Storage:
     if entry is None:
         known = ", ".join(f"{s}://" for s in manager.storage.names())
         dist = first_party("storage", scheme)
-        raise StorageError(
-            f"{uri}: no storage backend for scheme {scheme!r} (known: {known}); install "
-            + (f"{dist} (pip install {dist})" if dist else "the plugin for it")
-        )
+        fix = f"{dist} (pip install {dist})" if dist else "the plugin for it"
+        raise StorageError(f"{uri}: no storage backend for scheme {scheme!r} (known: {known}); install {fix}")
     backend: Storage = entry.load()()
     return backend

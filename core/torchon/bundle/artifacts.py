@@ -1,18 +1,8 @@
-"""Artifacts: files and folders a config names with ``!artifact URI``, fetched to a local path before the object
-that receives them is built, and carried inside every bundle the object is saved in. The tag is the kernel's
-(:mod:`torchon.builtin.tags`), so a bundle needs no plugin for its artifacts.
-
-- ``!artifact ./vocab.txt`` or ``!artifact s3://bucket/weights.npy`` builds an :class:`Artifact`: a ``str``
-  holding a local path (so ``open()``, ``numpy.load()`` and ``Path()`` take it as is) that remembers its source
-  URI. Local files are used where they are (relative paths are relative to the config being run); remote ones
-  are downloaded into the cache (``TORCHON_CACHE_DIR``, else ``~/.cache/torchon``) under their BLAKE3 digest.
-- Saving copies each artifact into the bundle's ``artifacts/`` (listed in the manifest with its digest, like
-  every file) and writes ``!artifact artifacts/NAME`` in ``config.yaml``.
-- Loading verifies each artifact's files against their digests and passes the loaded bundle's copies (for a
-  bundle that had to be downloaded: the cache's, since the download is removed after loading).
-
-:func:`fetch_artifacts` gives ``{key: Artifact}`` for ``URI/key``, to build a class model by hand
-(``Model(torchon.fetch_artifacts("s3://bucket/run-7", ["weights"]))``) and test it locally.
+"""Artifacts: files and folders a config names with ``!artifact URI`` (the kernel's tag, so a bundle needs no plugin
+for them), fetched to a local path before the object that receives them is built, carried in every bundle it is
+saved in. The value is an :class:`Artifact`: a ``str`` path (``open()`` and ``numpy.load()`` take it as is) that
+remembers its URI. Remote ones are cached under their BLAKE3 digest. A bundle copies each into ``artifacts/`` and
+writes ``!artifact artifacts/NAME`` in its config, which loading resolves to that copy, digest checked.
 """
 
 from __future__ import annotations
@@ -28,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from torchon.artifact import Artifact
-from torchon.bundle.files import DIGEST, BundleIntegrityError, FileRecord, digest_file
+from torchon.bundle.files import DIGEST, BundleIntegrityError, FileRecord, digest_bytes, digest_file
 
 __all__ = [
     "ARTIFACTS",
@@ -54,8 +44,6 @@ def cache_dir() -> Path:
 
 def _tree_digest(root: Path) -> str:
     """One digest for a file, or for a folder (over its files' relative names and digests)."""
-    from torchon.bundle.files import digest_bytes
-
     if root.is_file():
         return digest_file(root)
     lines = [
@@ -99,12 +87,10 @@ def fetch(uri: str, *, base: Path | None = None) -> Artifact:
 
 
 def fetch_artifacts(uri: str, keys: Iterable[str]) -> dict[str, Artifact]:
-    """``{key: local path}`` for each ``URI/key``: the dict a class model's ``__init__(self, artifacts)`` takes."""
+    """``{key: local path}`` for each ``URI/key``: the dict a class model's ``__init__(self, artifacts)`` takes, to
+    build one by hand (``Model(torchon.fetch_artifacts("s3://bucket/run-7", ["weights"]))``)."""
     root = os.fspath(uri).rstrip("/")
     return {key: fetch(f"{root}/{key}") for key in keys}
-
-
-# -- loading a bundle ----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -121,10 +107,8 @@ _loading: contextvars.ContextVar[_Loading | None] = contextvars.ContextVar("torc
 
 @contextlib.contextmanager
 def loading(folder: Path, files: Mapping[str, FileRecord], where: str, *, keep: bool) -> Iterator[None]:
-    """While a bundle's objects are built, ``!artifact artifacts/NAME`` means that bundle's copy.
-
-    Every file under ``artifacts/`` is checked against its digest first (savers check theirs as they read).
-    """
+    """While a bundle's objects are built, ``!artifact artifacts/NAME`` means that bundle's copy, every file of
+    which is checked against its digest first (savers check theirs as they read)."""
     for name, record in files.items():
         if name.startswith(ARTIFACTS + "/") and digest_file(folder / name) != record[DIGEST]:
             raise BundleIntegrityError(f"{where}: {name} does not match its {DIGEST} digest (altered)")
@@ -143,8 +127,7 @@ def _from_bundle(name: str, state: _Loading) -> Artifact:
             "(a bundle never fetches from elsewhere when it loads)"
         )
     key = pure.as_posix()
-    listed = sorted(k for k in state.files if k == key or k.startswith(key + "/"))
-    if not listed:
+    if not any(k == key or k.startswith(key + "/") for k in state.files):
         raise BundleIntegrityError(f"{state.where}: {key} is not listed in the manifest")
     local = (state.folder / key).absolute()
     if state.keep:
@@ -155,7 +138,7 @@ def _from_bundle(name: str, state: _Loading) -> Artifact:
 
 
 def artifact(value: Any) -> Artifact:
-    """The ``!artifact URI`` value tag."""
+    """The ``!artifact URI`` value tag: relative paths are relative to the config being run."""
     if not isinstance(value, str) or not value:
         raise TypeError(f"!artifact takes a URI or path (a string), not {value!r}")
     state = _loading.get()
@@ -165,15 +148,6 @@ def artifact(value: Any) -> Artifact:
 
     config_path = get_env().config_path
     return fetch(value, base=Path(config_path).parent if config_path else None)
-
-
-# -- saving a bundle -----------------------------------------------------------------------------------------
-
-
-def _copy(src: Path, dest: Path) -> None:
-    """Copy a file into the bundle; the save fsyncs it with the others before the manifest."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
 
 
 def carry_into(found: Iterable[tuple[Artifact, Any]], staging: Path, records: dict[str, FileRecord]) -> None:
@@ -193,7 +167,8 @@ def carry_into(found: Iterable[tuple[Artifact, Any]], staging: Path, records: di
             files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
             for file in files:
                 key = name if file == source else f"{name}/{file.relative_to(source).as_posix()}"
-                _copy(file, staging / key)
+                (staging / key).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, staging / key)  # fsynced with the others before the manifest
                 records[key] = {"size": (staging / key).stat().st_size, DIGEST: digest_file(staging / key)}
             if not files:
                 raise ValueError(f"artifact {art.uri} is an empty folder; a bundle carries files")

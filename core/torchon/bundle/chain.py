@@ -1,10 +1,8 @@
 """Which savers save an object, in which order, and finding them again (safely) when loading.
 
 The chain of an object is ``[json, *the savers its class lists, *savers for its state's values, *savers for its
-type]``. Saving runs it backwards — type savers first (a module's weights), then value savers (arrays, tensors
-in the state), then the class's own, and the default JSON saver last with whatever is left; loading runs it
-forwards. When loading, savers are found from the installation (the registry, or the class's own ``savers``),
-never imported because a bundle names them.
+type]``: saving runs it backwards (a module's weights first, the default JSON saver last with whatever is left),
+loading forwards. Loading finds savers in the installation, never imports them because a bundle names them.
 """
 
 from __future__ import annotations
@@ -58,14 +56,13 @@ def _types(names: Iterable[str]) -> list[type]:
 
 
 def _registered(entry: Entry) -> SaverRef:
+    who = f"saver {entry.name!r} of plugin {entry.plugin!r}"
     try:
         cls = entry.load()
     except TargetImportError as exc:
-        raise ChainError(
-            f"saver {entry.name!r} of plugin {entry.plugin!r} cannot be imported: {exc}"
-        ) from exc
+        raise ChainError(f"{who} cannot be imported: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Saver)):
-        raise ChainError(f"saver {entry.name!r} of plugin {entry.plugin!r} is not a torchon.Saver subclass")
+        raise ChainError(f"{who} is not a torchon.Saver subclass")
     if cls.safety != entry.options.get("safety"):
         raise ChainError(
             f"saver {entry.name!r}: plugin {entry.plugin!r} registered it as {entry.options.get('safety')!r} but "
@@ -117,19 +114,14 @@ def chain_for(obj: Any, state: dict[str, Any]) -> list[SaverRef]:
         raise ChainError("no default saver: the kernel's built-in plugins are not loaded")
     chain = [_registered(default), *_declared(type(obj))]
     names = {ref.name for ref in chain}
-    values = list(state.values())
-    for entry in table:
-        if entry.name in names:
-            continue
-        value_types = _types(entry.options.get("values", ()))
-        if value_types and any(_holds(v, tuple(value_types)) for v in values):
+    for entry in table:  # savers for values in the state (arrays, tensors)
+        found = tuple(_types(entry.options.get("values", ())))
+        if entry.name not in names and found and any(_holds(v, found) for v in state.values()):
             chain.append(_registered(entry))
             names.add(entry.name)
-    for entry in table:
-        if entry.name in names:
-            continue
-        obj_types = _types(entry.options.get("types", ()))
-        if obj_types and isinstance(obj, tuple(obj_types)):
+    for entry in table:  # then savers for the object itself (a module's weights)
+        found = tuple(_types(entry.options.get("types", ())))
+        if entry.name not in names and found and isinstance(obj, found):
             chain.append(_registered(entry))
             names.add(entry.name)
     return chain

@@ -1,15 +1,14 @@
 """The files a saver writes and reads, digested on the way in and verified on the way out.
 
-Savers never see raw paths for reading: :class:`ReadFolder` hands out bytes it has checked against the manifest's
-BLAKE3 digest while reading them, so verification reads each file once. For writing, :class:`WriteFolder` digests
-bytes in memory before writing them (no second read); a library that insists on writing to a path gets one from
-:meth:`WriteFolder.file`, and that file is digested after the saver returns.
+Savers never read raw paths: :class:`ReadFolder` checks bytes against the manifest's BLAKE3 digest as it reads them,
+so verification reads each file once; :class:`WriteFolder` digests bytes before writing them (no second read).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,12 +22,13 @@ __all__ = [
     "ReadFolder",
     "StreamWriter",
     "WriteFolder",
+    "check_file",
     "digest_bytes",
     "digest_file",
 ]
 
 DIGEST = "blake3"
-_CHUNK = 16 * 1024 * 1024
+_FLUSH_EVERY = 64 * 1024 * 1024
 
 
 class BundleError(UserError):
@@ -49,9 +49,7 @@ def _hasher() -> Any:
 
 
 def digest_bytes(data: bytes | memoryview) -> str:
-    h = _hasher()
-    h.update(data)
-    return str(h.hexdigest())
+    return str(_hasher().update(data).hexdigest())
 
 
 def digest_file(path: Path) -> str:
@@ -59,6 +57,16 @@ def digest_file(path: Path) -> str:
     if os.path.getsize(path):  # mmap of an empty file fails
         h.update_mmap(str(path))
     return str(h.hexdigest())
+
+
+def check_file(where: str, key: str, record: FileRecord, size: int | None, digest: str | None = None) -> None:
+    """Raise, naming ``key``, when the size or digest given is not the one the manifest records."""
+    if size is not None and size != record.get("size"):
+        raise BundleIntegrityError(
+            f"{where}: {key} has {size} bytes, the manifest says {record.get('size')} (truncated or altered)"
+        )
+    if digest is not None and digest != record.get(DIGEST):
+        raise BundleIntegrityError(f"{where}: {key} does not match its {DIGEST} digest (altered)")
 
 
 def _join(prefix: str, name: str) -> str:
@@ -73,28 +81,12 @@ def _check_name(name: str) -> str:
     return pure.as_posix()
 
 
-def _write(path: Path, data: bytes | memoryview) -> None:
-    """Write a small file; the save fsyncs all of them together before it writes the manifest."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-_FLUSH_EVERY = 64 * 1024 * 1024
-
-
 class StreamWriter:
-    """A file written in pieces, digested and flushed to disk while it is being written.
-
-    Each piece is hashed in a worker thread while the calling thread writes it, and written data is pushed to
-    disk (``fdatasync``) in the background every 64 MiB, so digesting and the final ``fsync`` add little to the
-    time of writing the bytes. Use as a context manager; the file's record is made on a clean exit.
-    """
+    """A file written in pieces, each hashed in a worker thread while this one writes it, and pushed to disk
+    (``fdatasync``) in the background every 64 MiB, so digesting and the final ``fsync`` add little to the
+    writing. Use as a context manager; the file's record is made on a clean exit."""
 
     def __init__(self, path: Path, key: str, records: dict[str, FileRecord]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "wb", buffering=0)
         self._key = key
         self._records = records
@@ -152,43 +144,41 @@ class WriteFolder:
         self.path = path
         self.prefix = prefix
         self._records = records
-        self._pending: list[str] = []
+        self._pending: list[tuple[str, Path]] = []
 
-    def _key(self, name: str) -> str:
-        return _join(self.prefix, _check_name(name))
+    def _place(self, name: str) -> tuple[str, Path]:
+        """``name``'s key in the manifest and its path, its folder made."""
+        rel = _check_name(name)
+        (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+        return _join(self.prefix, rel), self.path / rel
 
     def write_bytes(self, name: str, data: bytes | memoryview) -> None:
-        key = self._key(name)
+        """Write a small file; the save fsyncs all of them together before it writes the manifest."""
+        key, path = self._place(name)
         self._records[key] = {"size": len(data), DIGEST: digest_bytes(data)}
-        _write(self.path / _check_name(name), data)
+        path.write_bytes(data)
 
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode("utf-8"))
 
     def open(self, name: str) -> StreamWriter:
-        """Write ``name`` in pieces (``with folder.open(name) as f: f.write(piece)``): the fastest way to write
-        a large file, digested and flushed while it is written."""
-        return StreamWriter(self.path / _check_name(name), self._key(name), self._records)
+        """Write ``name`` in pieces (``with folder.open(name) as f: f.write(piece)``), the fastest way for a
+        large file."""
+        key, path = self._place(name)
+        return StreamWriter(path, key, self._records)
 
     def file(self, name: str) -> Path:
-        """A path to write ``name`` to yourself; it is digested when the saver returns (and fsynced with the
-        bundle's other files before the manifest)."""
-        rel = _check_name(name)
-        target = self.path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._pending.append(rel)
-        return target
+        """A path for a library to write ``name`` to; it is digested when the saver returns."""
+        key, path = self._place(name)
+        self._pending.append((key, path))
+        return path
 
     def finish(self) -> None:
         """Digest the files written through :meth:`file`."""
-        for rel in self._pending:
-            target = self.path / rel
-            if not target.is_file():
-                raise FileNotFoundError(f"saver promised {_join(self.prefix, rel)} but did not write it")
-            self._records[_join(self.prefix, rel)] = {
-                "size": target.stat().st_size,
-                DIGEST: digest_file(target),
-            }
+        for key, path in self._pending:
+            if not path.is_file():
+                raise FileNotFoundError(f"saver promised {key} but did not write it")
+            self._records[key] = {"size": path.stat().st_size, DIGEST: digest_file(path)}
         self._pending.clear()
 
 
@@ -207,22 +197,21 @@ class ReadFolder:
         start = _join(self.prefix, "")
         return sorted(k[len(start) :] for k in self._records if k.startswith(start))
 
-    def _record(self, name: str) -> tuple[str, FileRecord]:
-        key = _join(self.prefix, _check_name(name))
+    def _locate(self, name: str) -> tuple[str, FileRecord, Path]:
+        rel = _check_name(name)
+        key = _join(self.prefix, rel)
         record = self._records.get(key)
         if record is None:
             raise BundleIntegrityError(f"{self._where}: {key} is not listed in the manifest")
-        return key, record
+        return key, record, self.path / rel
 
     def read_bytes(self, name: str) -> bytes:
-        key, record = self._record(name)
-        path = self.path / _check_name(name)
+        key, record, path = self._locate(name)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = path.read_bytes()
         except FileNotFoundError:
             raise BundleIntegrityError(f"{self._where}: {key} is missing") from None
-        self._verify(key, record, data)
+        check_file(self._where, key, record, len(data), digest_bytes(data))
         return data
 
     def read_text(self, name: str) -> str:
@@ -231,44 +220,24 @@ class ReadFolder:
     def file(self, name: str, *, verify_later: bool = False) -> Path:
         """A path for libraries that read by path, verified before it is returned.
 
-        ``verify_later=True`` returns at once and digests the file in a background thread while the saver reads
-        it; :meth:`finish` (called by the loader right after the saver's ``load``) waits and raises if the file was
-        altered, so nothing loaded from it is ever returned. Only for data savers: a file that can run code when
-        read must be verified first.
+        ``verify_later=True`` returns at once and digests the file in the background while the saver reads it;
+        :meth:`finish` (called by the loader right after the saver's ``load``) raises if it was altered, so nothing
+        loaded from it is ever returned. Only for data savers: a file that can run code must be verified first.
         """
-        key, record = self._record(name)
-        path = self.path / _check_name(name)
+        key, record, path = self._locate(name)
         if not path.is_file():
             raise BundleIntegrityError(f"{self._where}: {key} is missing")
-        size = path.stat().st_size
-        if size != record.get("size"):
-            raise BundleIntegrityError(
-                f"{self._where}: {key} has {size} bytes, the manifest says {record.get('size')} (truncated or altered)"
-            )
+        check_file(self._where, key, record, path.stat().st_size)
         if verify_later:
-            from concurrent.futures import ThreadPoolExecutor
-
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchon-verify")
             self._pending.append((key, pool.submit(digest_file, path)))
             pool.shutdown(wait=False)
-        elif digest_file(path) != record.get(DIGEST):
-            raise BundleIntegrityError(f"{self._where}: {key} does not match its {DIGEST} digest (altered)")
+        else:
+            check_file(self._where, key, record, None, digest_file(path))
         return path
 
     def finish(self) -> None:
         """Wait for the digests started by ``file(..., verify_later=True)``; raise if a file was altered."""
         pending, self._pending = self._pending, []
         for key, future in pending:
-            if future.result() != self._records[key].get(DIGEST):
-                raise BundleIntegrityError(
-                    f"{self._where}: {key} does not match its {DIGEST} digest (altered)"
-                )
-
-    def _verify(self, key: str, record: FileRecord, data: bytes) -> None:
-        if len(data) != record.get("size"):
-            raise BundleIntegrityError(
-                f"{self._where}: {key} has {len(data)} bytes, the manifest says {record.get('size')} "
-                "(truncated or altered)"
-            )
-        if digest_bytes(data) != record.get(DIGEST):
-            raise BundleIntegrityError(f"{self._where}: {key} does not match its {DIGEST} digest (altered)")
+            check_file(self._where, key, self._records[key], None, future.result())

@@ -1,16 +1,14 @@
 """``torchon.load(uri, trust=False)``: rebuild a bundle's objects and restore their state, safely.
 
-Order matters for safety: the manifest is checked, every file is accounted for, every saver is found in *this*
-installation and checked against what the bundle claims, and ``code`` savers are refused without ``trust=True`` —
-all before a single object is built. The config may name only registered components, namespaces and extension
-components. Each file is verified against its digest as it is read, once.
+Before a single object is built, the manifest is checked, every file accounted for, and every saver found in *this*
+installation and checked against what the bundle claims (``code`` savers refused without ``trust=True``). Each file
+is verified against its digest as it is read, once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
@@ -18,10 +16,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from torchon._component import ComponentBase
+from torchon.bundle.artifacts import loading
 from torchon.bundle.chain import ChainError, SaverRef, find_saver
-from torchon.bundle.files import BundleError, BundleIntegrityError, ReadFolder
+from torchon.bundle.files import BundleError, BundleIntegrityError, ReadFolder, check_file, digest_file
 from torchon.bundle.manifest import MANIFEST, node_label, read_manifest
 from torchon.config import ConfigError, load_config
+from torchon.config.build import TreeBuilder
 from torchon.config.nodes import TagNode, walk
 from torchon.distributions import installed_version
 from torchon.importing import TargetImportError, import_target
@@ -60,42 +60,30 @@ def local_bundle(uri: str, scratch: Path) -> Path:
         folder = LocalStorage.local_path(uri)
         recover(folder.absolute())
         return folder
-    backend = storage_for(uri)
-    return backend.download(uri, scratch / "bundle")
+    return storage_for(uri).download(uri, scratch / "bundle")
 
 
 def verify(folder: Path, manifest: dict[str, Any], where: str, *, digests: bool = False) -> None:
     """Every listed file is there with its size (and digest, if asked), and nothing unlisted is."""
-    from torchon.bundle.files import digest_file
-
     listed = manifest["files"]
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
-    present.discard(MANIFEST)
-    for name in sorted(present - set(listed)):
+    for name in sorted(present - set(listed) - {MANIFEST}):
         raise BundleIntegrityError(
             f"{where}: {name} is not listed in the manifest (an extra or planted file)"
         )
     for name, record in sorted(listed.items()):
         path = folder / name
-        if path.is_symlink() or not path.is_file():
-            raise BundleIntegrityError(
-                f"{where}: {name} is missing" if not path.is_symlink() else f"{where}: {name} is a link"
-            )
-        size = path.stat().st_size
-        if size != record["size"]:
-            raise BundleIntegrityError(
-                f"{where}: {name} has {size} bytes, the manifest says {record['size']} (truncated or altered)"
-            )
-        if digests and digest_file(path) != record["blake3"]:
-            raise BundleIntegrityError(f"{where}: {name} does not match its blake3 digest (altered)")
+        if path.is_symlink():
+            raise BundleIntegrityError(f"{where}: {name} is a link")
+        if not path.is_file():
+            raise BundleIntegrityError(f"{where}: {name} is missing")
+        check_file(where, name, record, path.stat().st_size, digest_file(path) if digests else None)
 
 
 def _only_for_artifacts(manifest: dict[str, Any], dist: str) -> bool:
     """Whether the bundle requires ``dist`` only because it provided ``!artifact`` when the bundle was saved:
     torchon-export did, before the kernel took the tag over, and its bundles need only the kernel for it now."""
-    if dist != "torchon-export" or not any(
-        name.startswith("artifacts/") for name in manifest.get("files", {})
-    ):
+    if dist != "torchon-export" or not any(n.startswith("artifacts/") for n in manifest.get("files", {})):
         return False
     nodes = manifest.get("nodes", [])
     records = [*nodes, *(saver for node in nodes for saver in node.get("savers", []))]
@@ -107,45 +95,44 @@ def _check_requirements(manifest: dict[str, Any], where: str) -> None:
     missing, mismatched = [], []
     for dist, wanted in manifest.get("requirements", {}).items():
         installed = installed_version(dist)
-        if installed is None:
-            if _only_for_artifacts(manifest, dist):
-                continue
+        if installed is None and not _only_for_artifacts(manifest, dist):
             missing.append(f"{dist}=={wanted}")
-            continue
-        if isinstance(wanted, str) and installed != wanted:
+        elif installed is not None and isinstance(wanted, str) and installed != wanted:
             mismatched.append(f"{dist} (saved with {wanted}, installed {installed})")
     if mismatched:  # usually fine; said so it is the first thing to look at when something differs
         logger.warning(
             "%s: loading with other versions than it was saved with: %s", where, ", ".join(mismatched)
         )
     if missing:
+        one = len(missing) == 1
         raise BundleError(
-            f"{where}: the bundle needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            f"installed; install {'it' if len(missing) == 1 else 'them'}: pip install {' '.join(missing)}"
+            f"{where}: the bundle needs {', '.join(missing)}, which {'is' if one else 'are'} not installed; install "
+            f"{'it' if one else 'them'}: pip install {' '.join(missing)}"
         )
 
 
 def _savers_for(node: dict[str, Any], cls: type, trust: bool, where: str) -> list[SaverRef]:
     refs = []
+    who = f"{where}: {node_label(node)}"
     for claim in node["savers"]:
         try:
             ref = find_saver(claim["name"], cls)
         except ChainError as exc:
-            raise BundleError(f"{where}: {node_label(node)}: {exc}") from exc
+            raise BundleError(f"{who}: {exc}") from exc
         if claim["safety"] != ref.safety:
             raise BundleSafetyError(
-                f"{where}: {node_label(node)}: the bundle says saver {ref.name!r} is {claim['safety']!r}, but the "
-                f"installed one is {ref.safety!r}; refusing a bundle that misstates its savers"
+                f"{who}: the bundle says saver {ref.name!r} is {claim['safety']!r}, but the installed one is "
+                f"{ref.safety!r}; refusing a bundle that misstates its savers"
             )
         if ref.safety == "code" and not trust:
             raise BundleSafetyError(
-                f"{where}: {node_label(node)} was saved with {ref.name!r}, a code saver: loading it can run code. "
-                "Pass trust=True only if you trust whoever made this bundle"
+                f"{who} was saved with {ref.name!r}, a code saver: loading it can run code. Pass trust=True only if "
+                "you trust whoever made this bundle"
             )
         if claim["protocol"] > ref.cls.protocol:
             raise BundleVersionError(
-                f"{where}: {node_label(node)}: saver {ref.name!r} wrote protocol {claim['protocol']}, newer than the "
-                f"installed one reads ({ref.cls.protocol}); upgrade {claim.get('distribution', 'its plugin')}"
+                f"{who}: saver {ref.name!r} wrote protocol {claim['protocol']}, newer than the installed one reads "
+                f"({ref.cls.protocol}); upgrade {claim.get('distribution', 'its plugin')}"
             )
         refs.append(ref)
     return refs
@@ -160,9 +147,7 @@ def _saved_from(record: dict[str, Any]) -> str:
     return f"{record['path']} (git commit {commit[:12]}{dirty})"
 
 
-def _import_local_extensions(
-    manifest: dict[str, Any], trust: bool, allow: frozenset[str], where: str
-) -> None:
+def _import_extensions(manifest: dict[str, Any], trust: bool, allow: frozenset[str], where: str) -> None:
     """Import the local-path extensions the caller vouches for from where the bundle was saved, if not installed."""
     import importlib.util
 
@@ -209,20 +194,19 @@ def _node_class(node: dict[str, Any], where: str, extensions: dict[str, Any]) ->
     return cls
 
 
-def _check_version(node: dict[str, Any], cls: type, where: str) -> int | None:
-    if not issubclass(cls, ComponentBase):
-        return None
+def _check_version(node: dict[str, Any], cls: type, where: str) -> None:
     saved = node.get("VERSION", 1)
+    if not issubclass(cls, ComponentBase):
+        return
     if not isinstance(saved, int) or saved < 1:
         raise BundleIntegrityError(f"{where}: {MANIFEST}: node {node_label(node)} has a malformed VERSION")
     if saved > cls.VERSION:
         owner = node.get("distribution")
+        upgrade = owner + " to " + node["version"] if owner else "the package"
         raise BundleVersionError(
             f"{where}: {node_label(node)} was saved by {cls.__qualname__} VERSION {saved}, newer than the installed "
-            f"VERSION {cls.VERSION}; upgrade {owner + ' to ' + node['version'] if owner else 'the package'} "
-            "or later"
+            f"VERSION {cls.VERSION}; upgrade {upgrade} or later"
         )
-    return saved
 
 
 def _restore(
@@ -266,8 +250,7 @@ def load(
     installed is imported from the local path the bundle was saved from. ``trust=True`` trusts everything,
     ``code`` savers (pickle, joblib) included; give it only for bundles from people you trust.
     """
-    uri = os.fspath(uri)
-    where = uri
+    where = uri = os.fspath(uri)
     allowed = frozenset([allow] if isinstance(allow, str) else allow)
     with tempfile.TemporaryDirectory(prefix="torchon-load-") as scratch:
         folder = local_bundle(uri, Path(scratch))
@@ -275,7 +258,7 @@ def load(
         verify(folder, manifest, where)
         _check_requirements(manifest, where)
         files = manifest["files"]
-        _import_local_extensions(manifest, trust, allowed, where)
+        _import_extensions(manifest, trust, allowed, where)
         plans = []
         for node in manifest["nodes"]:
             cls = _node_class(node, where, manifest.get("extensions", {}))
@@ -284,32 +267,22 @@ def load(
         config_text = ReadFolder(folder, "", files, where=where).read_text("config.yaml")
         try:
             config = load_config(f"{where}/config.yaml", text=config_text, untrusted=not trust, allow=allowed)
-        except ConfigError as exc:
-            raise BundleError(exc.format()) from exc
-        from torchon.config.build import TreeBuilder
-
-        nodes: dict[str, TagNode] = {}
-        for node in walk(config.root):
-            if isinstance(node, TagNode):
-                nodes.setdefault(node.path, node)
-        if path is not None and path not in nodes:
-            raise BundleError(
-                f"{where}: no object at {path!r}; the bundle holds: {', '.join(sorted(p or '(top)' for p in nodes))}"
-            )
-        builder = TreeBuilder()
-        contexts = {ref.cls for _, _, refs in plans for ref in refs}
-        # A part whose state an enclosing object saved (a layer inside a saved module) is built through it.
-        start = path or ""
-        by_path = {node["path"]: node for node in manifest["nodes"] if not node.get("attribute")}
-        while start in by_path and by_path[start].get("covered_by") is not None:
-            start = by_path[start]["covered_by"]
-        try:
+            tags = [n for n in walk(config.root) if isinstance(n, TagNode)]
+            nodes = {n.path: n for n in reversed(tags)}  # the first object at each path
+            if path is not None and path not in nodes:
+                held = ", ".join(sorted(p or "(top)" for p in nodes))
+                raise BundleError(f"{where}: no object at {path!r}; the bundle holds: {held}")
+            # A part whose state an enclosing object saved (a layer inside a saved module) is built through it.
+            start = path or ""
+            by_path = {node["path"]: node for node in manifest["nodes"] if not node.get("attribute")}
+            while by_path.get(start, {}).get("covered_by") is not None:
+                start = by_path[start]["covered_by"]
+            builder = TreeBuilder()
             with ExitStack() as stack:  # open until restored: savers may defer work the restore makes moot
-                for saver_cls in contexts:
+                for saver_cls in {ref.cls for _, _, refs in plans for ref in refs}:
                     stack.enter_context(saver_cls.build_context())
-                from torchon.bundle.artifacts import loading  # !artifact means this bundle's copy
-
-                stack.enter_context(loading(folder, files, where, keep=split_scheme(uri)[0] != "file"))
+                keep = split_scheme(uri)[0] != "file"
+                stack.enter_context(loading(folder, files, where, keep=keep))  # !artifact: this bundle's copy
                 builder.build(nodes[start])
                 result = builder.built(nodes[path or ""])
                 for node, cls, refs in plans:
@@ -320,15 +293,13 @@ def load(
                     for attribute in filter(None, (node.get("attribute") or "").split(".")):
                         obj = getattr(obj, attribute)
                     if type(obj) is not cls:
+                        rebuilt = f"{type(obj).__module__}:{type(obj).__qualname__}"
                         raise BundleError(
-                            f"{where}: {node_label(node)} rebuilt as {type(obj).__module__}:"
-                            f"{type(obj).__qualname__}, but the bundle saved a {node['class']}"
+                            f"{where}: {node_label(node)} rebuilt as {rebuilt}, but the bundle saved a {node['class']}"
                         )
                     _restore(obj, node, refs, folder, files, where)
         except ConfigError as exc:
             raise BundleError(exc.format()) from exc
-        if split_scheme(uri)[0] != "file":
-            shutil.rmtree(folder, ignore_errors=True)
         return result
 
 

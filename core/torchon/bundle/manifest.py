@@ -12,11 +12,9 @@ Format (``format_version`` 1)::
      "requirements": {"torchon": "0.1.0", "pkg": "1.0"},
      "extensions": {"my_ext": {"kind": "local", "path": "/abs/my_ext", "commit": "<40 hex>", "dirty": false}}}
 
-``extensions`` (optional) describes the modules the bundle names that were not installed when it was saved: where
-they were imported from, and the git commit of that folder when it lay in a work tree.
-
 ``path`` is the object's place in ``config.yaml`` ("" for the top); ``attribute`` is set for objects a component
-made itself (its weights module), restored in place into the rebuilt component.
+made itself (its weights module), restored in place. ``extensions`` (optional) describes the modules that were not
+installed when the bundle was saved: where they were imported from, and the git commit of that folder if any.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from typing import Any
 
 from torchon.bundle.files import DIGEST, BundleIntegrityError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "node_label", "read_manifest"]
 
 FORMAT = "torchon.bundle"
 FORMAT_VERSION = 1
@@ -59,54 +57,37 @@ def read_manifest(folder: Path, where: str) -> dict[str, Any]:
             f"{where}: bundle format {version} is newer than this torchon reads ({FORMAT_VERSION}); upgrade torchon "
             f"(the bundle was written by torchon {manifest.get('torchon', '?')})"
         )
-    _require(
-        manifest.get("digest") == DIGEST, where, f"digest algorithm {manifest.get('digest')!r} is unknown"
-    )
+    digest = manifest.get("digest")
+    _require(digest == DIGEST, where, f"digest algorithm {digest!r} is unknown")
     files = manifest.get("files")
     _require(isinstance(files, dict) and "config.yaml" in files, where, "files must list config.yaml")
     for name, record in files.items():
-        _require(
-            isinstance(record, dict)
-            and isinstance(record.get("size"), int)
-            and isinstance(record.get(DIGEST), str),
-            where,
-            f"file entry {name!r} needs size and {DIGEST}",
-        )
+        ok = isinstance(record, dict) and isinstance(record.get("size"), int)
+        ok = ok and isinstance(record.get(DIGEST), str)
+        _require(ok, where, f"file entry {name!r} needs size and {DIGEST}")
     extensions = manifest.get("extensions", {})
-    _require(
-        isinstance(extensions, dict)
-        and all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in extensions.values()),
-        where,
-        "extensions must map module names to objects with a path",
+    ok = isinstance(extensions, dict) and all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) for e in extensions.values()
     )
+    _require(ok, where, "extensions must map module names to objects with a path")
     nodes = manifest.get("nodes")
     _require(isinstance(nodes, list), where, "nodes must be a list")
     for node in nodes:
         _require(isinstance(node, dict), where, "a node is not an object")
-        _require(
-            isinstance(node.get("path"), str) and isinstance(node.get("class"), str),
-            where,
-            "node without path/class",
-        )
+        ok = isinstance(node.get("path"), str) and isinstance(node.get("class"), str)
+        _require(ok, where, "node without path/class")
         _require(isinstance(node.get("folder"), str), where, f"node {node.get('path')!r} has no folder")
         savers = node.get("savers")
         _require(isinstance(savers, list), where, f"node {node.get('path')!r} has no saver list")
         for saver in savers:
-            _require(
-                isinstance(saver, dict)
-                and isinstance(saver.get("name"), str)
-                and saver.get("safety") in ("data", "code")
-                and isinstance(saver.get("protocol"), int),
-                where,
-                f"node {node.get('path')!r} has a malformed saver entry",
-            )
-    requirements = manifest.get("requirements", {})
-    _require(isinstance(requirements, dict), where, "requirements must be an object")
+            ok = isinstance(saver, dict) and isinstance(saver.get("name"), str)
+            ok = ok and saver.get("safety") in ("data", "code") and isinstance(saver.get("protocol"), int)
+            _require(ok, where, f"node {node.get('path')!r} has a malformed saver entry")
+    _require(isinstance(manifest.get("requirements", {}), dict), where, "requirements must be an object")
     return manifest
 
 
 def node_label(node: dict[str, Any]) -> str:
-    """How messages name a node: its config path (or "the top object"), plus the attribute."""
+    """How messages name a node: its config path (or "(top)"), plus the attribute."""
     path = node.get("path") or "(top)"
-    attribute = node.get("attribute")
-    return f"{path}.{attribute}" if attribute else path
+    return f"{path}.{node['attribute']}" if node.get("attribute") else path

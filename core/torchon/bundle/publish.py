@@ -1,9 +1,9 @@
 """Putting a finished bundle folder in place atomically, so an interrupted save never leaves half a bundle.
 
-A save writes into a hidden sibling (``.NAME.tmp-PID-XXXX``), fsyncs it, writes the manifest last, and then swaps
-it with the destination in one ``renameat2(RENAME_EXCHANGE)`` call (Linux), or renames it into place when there
-is nothing there yet. Where the exchange is not available the old bundle is moved aside first; a crash between
-the two renames then leaves the old bundle in ``.NAME.old-*``, which :func:`recover` puts back.
+A save writes into a hidden sibling (``.NAME.tmp-PID-XXXX``) and swaps it with the destination in one
+``renameat2(RENAME_EXCHANGE)`` (Linux), or renames it into place when nothing is there. Without the exchange the old
+bundle is moved aside first; a crash between the two renames leaves it in ``.NAME.old-*``, which :func:`recover`
+puts back.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from torchon.bundle.manifest import MANIFEST
 from torchon.errors import UserError
 
-__all__ = ["PublishError", "fsync_all", "fsync_dir", "publish", "recover", "staging_dir"]
+__all__ = ["PublishError", "fsync_all", "publish", "recover", "staging_dir"]
 
-MANIFEST = "manifest.json"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -32,19 +33,15 @@ class PublishError(UserError):
     """The destination cannot take a bundle (it is a file, or a folder that is not a bundle)."""
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_all(paths: list[Path]) -> None:
-    """fsync files and folders (one after another: on a fast disk, threads to overlap them cost more than the
-    fsyncs of a bundle's few files)."""
+def fsync_all(paths: Iterable[Path]) -> None:
+    """fsync files and folders, one after another: on a fast disk, threads to overlap them cost more than the
+    fsyncs of a bundle's few files."""
     for path in paths:
-        fsync_dir(path)  # os.open + fsync: files and folders alike
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -52,17 +49,9 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, someone else's
+        pass
     return True
-
-
-def _clean_stale(dest: Path) -> None:
-    """Remove temporary siblings left by saves whose process died."""
-    for sibling in dest.parent.glob(f".{dest.name}.tmp-*"):
-        pid_text = sibling.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            shutil.rmtree(sibling, ignore_errors=True)
 
 
 def staging_dir(dest: Path) -> Path:
@@ -73,7 +62,10 @@ def staging_dir(dest: Path) -> Path:
         raise PublishError(f"{dest} is a folder that is not a torchon bundle; refusing to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
     recover(dest)
-    _clean_stale(dest)
+    for sibling in dest.parent.glob(f".{dest.name}.tmp-*"):  # left by saves whose process died
+        pid_text = sibling.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(sibling, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-", dir=dest.parent))
     umask = os.umask(0)
     os.umask(umask)
@@ -95,8 +87,7 @@ def _exchange(a: Path, b: Path) -> bool:
     renameat2 = _renameat2()
     if renameat2 is None:
         return False
-    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if result == 0:
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
@@ -106,7 +97,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def publish(staging: Path, dest: Path) -> None:
     """Make the complete bundle in ``staging`` appear at ``dest``, replacing any bundle there in one step."""
-    fsync_dir(staging)
+    fsync_all([staging])
     if not dest.exists():
         os.rename(staging, dest)
     elif _exchange(staging, dest):
@@ -118,7 +109,7 @@ def publish(staging: Path, dest: Path) -> None:
         os.rename(dest, aside / "bundle")
         os.rename(staging, dest)
         shutil.rmtree(aside, ignore_errors=True)
-    fsync_dir(dest.parent)
+    fsync_all([dest.parent])
 
 
 def recover(dest: Path) -> None:
@@ -126,8 +117,7 @@ def recover(dest: Path) -> None:
     if dest.exists():
         return
     for aside in sorted(dest.parent.glob(f".{dest.name}.old-*")):
-        candidate = aside / "bundle"
-        if (candidate / MANIFEST).is_file():
-            os.rename(candidate, dest)
+        if (aside / "bundle" / MANIFEST).is_file():
+            os.rename(aside / "bundle", dest)
             shutil.rmtree(aside, ignore_errors=True)
             return

@@ -1,9 +1,7 @@
-"""``torchon.save(obj, uri)``: write a component tree as a bundle.
-
-``config.yaml`` (how to rebuild the objects, from :mod:`torchon.config.dump`) plus each object's state through its
-saver chain, then ``manifest.json`` last. Locally the bundle is written beside the destination and swapped into
-place (:mod:`torchon.bundle.publish`); other schemes get the finished folder from their storage backend, which
-uploads the manifest last.
+"""``torchon.save(obj, uri)``: write a component tree as a bundle: ``config.yaml`` (how to rebuild the objects),
+each object's state through its saver chain, then ``manifest.json`` last. Locally the bundle is written beside the
+destination and swapped into place (:mod:`torchon.bundle.publish`); other schemes' storage backends upload the
+finished folder, manifest last.
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from typing import Any
 from torchon import __version__, metrics
 from torchon._component import ComponentBase
 from torchon.bundle.chain import DEFAULT_SAVER, SaverRef, chain_for, in_place_types
-from torchon.bundle.files import DIGEST, FileRecord, WriteFolder, digest_bytes
-from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST
+from torchon.bundle.files import DIGEST, FileRecord, WriteFolder
+from torchon.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST, node_label
 from torchon.bundle.publish import fsync_all, publish, staging_dir
 from torchon.config.dump import DumpError, dump_tree, emit_yaml
 from torchon.distributions import distribution_of, installed_version
@@ -42,12 +40,9 @@ def _needs_declaring(tag: str) -> str | None:
 
     manager = get_manager()
     parts = tag.split(".")
-    if tag in manager.tags or (len(parts) == 2 and parts[0] in manager.tags):
-        return None
-    for cut in range(len(parts) - 1, 0, -1):
-        if ".".join(parts[:cut]) in manager.namespaces:
-            return None
-    return parts[0]
+    registered = tag in manager.tags or (len(parts) == 2 and parts[0] in manager.tags)
+    in_namespace = any(".".join(parts[:cut]) in manager.namespaces for cut in range(1, len(parts)))
+    return None if registered or in_namespace else parts[0]
 
 
 def _local_source(module_name: str, location: Path) -> dict[str, Any]:
@@ -63,10 +58,8 @@ def _local_source(module_name: str, location: Path) -> dict[str, Any]:
 
 
 def _header(tags: set[str], extensions: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Extension specs for the modules the config names: an installed distribution pinned, else its folder.
-
-    Modules that are not installed are also described in ``extensions`` (for the manifest): path and commit.
-    """
+    """Extension specs for the modules the config names: an installed distribution pinned, else its folder (also
+    described in ``extensions`` for the manifest: path and commit)."""
     header: dict[str, str] = {}
     for module_name in sorted({m for m in map(_needs_declaring, tags) if m}):
         if module_name == "__main__":
@@ -121,31 +114,21 @@ class _Writer:
 
     def _covered(self, path: str, obj: Any, ref: SaverRef) -> str | None:
         """The path of an enclosing object that already saved ``obj`` with the same saver, if any."""
-        for parent_path, parent, parent_ref in self._typed:
-            encloses = parent_path == "" or path.startswith((parent_path + ".", parent_path + "["))
-            if (
-                parent_ref.name == ref.name
-                and path != parent_path
-                and encloses
-                and ref.cls().covers(parent, obj)
-            ):
-                return parent_path
+        for at, parent, parent_ref in self._typed:
+            encloses = at == "" or path.startswith((at + ".", at + "["))
+            if parent_ref.name == ref.name and path != at and encloses and ref.cls().covers(parent, obj):
+                return at
         return None
 
     def write_node(self, path: str, obj: Any, attribute: str | None = None) -> None:
         folder = f"state/n{len(self.nodes)}"
-        node: dict[str, Any] = {
-            "path": path,
-            "attribute": attribute,
-            "folder": folder,
-            **_class_record(type(obj)),
-        }
+        node = {"path": path, "attribute": attribute, "folder": folder, **_class_record(type(obj))}
         self.nodes.append(node)
         state = dict(obj.get_state()) if isinstance(obj, ComponentBase) and attribute is None else {}
         children = {k: v for k, v in state.items() if self._in_place and isinstance(v, self._in_place)}
         for key in children:
             del state[key]
-        label = f"{path or '(top)'}{'.' + attribute if attribute else ''}"
+        label = node_label(node)
         try:
             chain = chain_for(obj, state)
             used: list[SaverRef] = []
@@ -174,17 +157,11 @@ class _Writer:
                 "parts it did not save"
             )
         node["savers"] = [_saver_record(ref) for ref in reversed(used)]
-        for record in node["savers"]:
+        for record in [*node["savers"], node]:
             if "distribution" in record:
                 self.requirements[record["distribution"]] = record["version"]
-        if "distribution" in node:
-            self.requirements[node["distribution"]] = node["version"]
         for key, child in children.items():
             self.write_node(path, child, attribute=key if attribute is None else f"{attribute}.{key}")
-
-    def write_file(self, name: str, data: bytes) -> None:
-        self.files[name] = {"size": len(data), DIGEST: digest_bytes(data)}
-        (self.staging / name).write_bytes(data)  # fsynced with the others, before the manifest
 
     def write_manifest(self) -> None:
         manifest = {
@@ -248,7 +225,7 @@ def _write_bundle(obj: Any, staging: Path, requirements: Iterable[str] = ()) -> 
         except (OSError, ValueError) as exc:
             raise SaveError(str(exc)) from exc
     header = _header(dumped.tags, writer.extensions)
-    writer.write_file("config.yaml", emit_yaml(dumped.tree, header).encode("utf-8"))
+    WriteFolder(staging, "", writer.files).write_text("config.yaml", emit_yaml(dumped.tree, header))
     for path, node_obj in reversed(dumped.nodes):  # enclosing objects first, so nothing is saved twice
         writer.write_node(path, node_obj)
     writer.write_manifest()

@@ -20,9 +20,7 @@ __all__ = ["JoblibSaver", "JsonSaver", "NumpySaver", "is_plain"]
 
 def is_plain(value: Any) -> bool:
     """Whether ``value`` is JSON data: dicts with string keys, lists, strings, numbers, booleans, None."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return True
-    if isinstance(value, float):
+    if value is None or isinstance(value, (bool, int, float, str)):
         return True
     if isinstance(value, (list, tuple)):
         return all(is_plain(v) for v in value)
@@ -67,15 +65,13 @@ class JsonSaver(Saver):
             listing = ", ".join(f"{k} ({t})" for k, t in sorted(bad.items()))
             one = len(bad) == 1
             raise TypeError(
-                f"{type(obj).__qualname__}: attribute{'' if one else 's'} {listing} "
-                f"{'was' if one else 'were'} set or changed after __init__ returned and "
-                f"{'is' if one else 'are'} not plain data, so rebuilding the object from its config would not "
-                "bring it back. Fix: set it up in __init__ from the constructor's arguments (it is then rebuilt on "
-                "load), give the class a saver for it (its `savers` class attribute), or list 'joblib' there (a "
-                "code saver: loading needs trust=True)"
+                f"{type(obj).__qualname__}: attribute{'' if one else 's'} {listing} {'was' if one else 'were'} set "
+                f"or changed after __init__ returned and {'is' if one else 'are'} not plain data, so rebuilding the "
+                "object from its config would not bring it back. Fix: set it up in __init__ from the constructor's "
+                "arguments (it is then rebuilt on load), give the class a saver for it (its `savers` class "
+                "attribute), or list 'joblib' there (a code saver: loading needs trust=True)"
             )
-        text = json.dumps(_encode(state), indent=1, sort_keys=True, allow_nan=False)
-        folder.write_text("state.json", text)
+        folder.write_text("state.json", json.dumps(_encode(state), indent=1, sort_keys=True, allow_nan=False))
         return {}
 
     def load(self, obj: Any, state: dict[str, Any], folder: ReadFolder) -> dict[str, Any]:

@@ -1,9 +1,6 @@
-"""Shell completion through argcomplete (the optional extra ``torchon[completion]``): commands, options, config
-files, and a config's keys as overrides (``torchon run exp.yaml optim<TAB>`` -> ``optimizer.lr=``).
-
-Set up once per shell: ``eval "$(register-python-argcomplete torchon)"``. Nothing here runs, and argcomplete is
-not imported, unless the shell asks for completions (``_ARGCOMPLETE`` in the environment).
-"""
+"""Shell completion through argcomplete (the extra ``torchon[completion]``), a config's keys as overrides
+included (``torchon run exp.yaml optim<TAB>`` -> ``optimizer.lr=``). Nothing here runs, and argcomplete is not
+imported, unless the shell asks for completions (``_ARGCOMPLETE`` in the environment)."""
 
 from __future__ import annotations
 
@@ -61,12 +58,11 @@ def complete_overrides(prefix: str, parsed_args: argparse.Namespace, **_: Any) -
     if not config or "=" in prefix:
         return []
     try:
-        docs = [d for d in parse_documents(Path(config).read_text(encoding="utf-8"), config) if d is not None]
-    except Exception:  # an unreadable or broken config: nothing to offer
-        return []
-    if not docs:
+        docs = parse_documents(Path(config).read_text(encoding="utf-8"), config)
+        root = [d for d in docs if d is not None][-1]
+    except Exception:  # an unreadable, broken or empty config: nothing to offer
         return []
     mark = prefix[:1] if prefix[:1] in "~+" else ""
     typed = prefix[len(mark) :]
     suffix = "" if mark == "~" else "="
-    return [f"{mark}{path}{suffix}" for path in config_paths(docs[-1]) if path.startswith(typed)]
+    return [f"{mark}{path}{suffix}" for path in config_paths(root) if path.startswith(typed)]

@@ -1,18 +1,23 @@
-"""``torchon``: loads plugins, builds the parser from the commands they register, dispatches.
-
-Only the chosen command's module is imported, so ``torchon --help`` and ``torchon plugins`` stay fast.
-Exit statuses: 0 success, 1 the work failed, 2 bad usage or a bad config.
-"""
+"""``torchon``: loads plugins, builds the parser from the commands they register, dispatches. Only the chosen
+command's module is imported, so ``torchon --help`` and ``torchon plugins`` stay fast."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from torchon import __version__
-from torchon.errors import UserError, report_error
+from torchon.errors import UsageError, UserError, report_error
+from torchon.first_party import first_party
+from torchon.importing import TargetImportError
+from torchon.plugins import PluginManager, set_manager
+
+if TYPE_CHECKING:
+    from torchon.cli.command import Command
 
 __all__ = ["main"]
 
@@ -25,75 +30,43 @@ Run `torchon COMMAND --help` for a command's options; `torchon plugins` lists wh
 """
 
 
-def _plugin_options(argv: Sequence[str]) -> list[str]:
-    """The ``-p`` values, read before parsing: they decide which plugins (and so commands) exist."""
-    values: list[str] = []
-    it = iter(range(len(argv)))
-    for i in it:
-        arg = argv[i]
+def _scan(argv: Sequence[str]) -> tuple[list[str], str | None]:
+    """The ``-p`` values and the command word (the first argument that is not an option), read before parsing:
+    they decide which plugins, and so which commands, exist."""
+    plugins: list[str] = []
+    word = None
+    args = iter(argv)
+    for arg in args:
         if arg == "--":
-            break
-        if arg in ("-p", "--plugin") and i + 1 < len(argv):
-            values.append(argv[i + 1])
-            next(it, None)
-        elif arg.startswith("--plugin="):
-            values.append(arg.split("=", 1)[1])
-        elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
-            values.append(arg[2:])
-    return values
-
-
-def _command_word(argv: Sequence[str]) -> str | None:
-    """The first argument that is not an option: the command asked for, registered or not."""
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
+            return plugins, word or arg
         if arg in ("-p", "--plugin"):
-            skip = True
-            continue
-        if arg == "--" or not arg.startswith("-"):
-            return arg
-    return None
-
-
-def _command_name(argv: Sequence[str], commands: Sequence[str]) -> str | None:
-    word = _command_word(argv)
-    return word if word in commands else None
+            plugins.extend(itertools.islice(args, 1))  # its value, if there is one
+        elif arg.startswith("--plugin="):
+            plugins.append(arg.split("=", 1)[1])
+        elif arg.startswith("-p"):  # -pNAME
+            plugins.append(arg[2:])
+        elif not arg.startswith("-") and word is None:
+            word = arg
+    return plugins, word
 
 
 def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    default = None if top else argparse.SUPPRESS
-    parser.add_argument(
-        "-p",
-        "--plugin",
-        dest="plugin_top" if top else "plugin_sub",
-        action="append",
-        metavar="NAME",
-        default=default,
-        help="load only plugin NAME (repeatable; an entry-point, distribution or module name); "
-        "-p no:NAME leaves NAME out",
-    )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=False if top else argparse.SUPPRESS,
-        help="show tracebacks and debug logs",
-    )
+    """``-p`` and ``--debug``, before or after the command (``-p`` is read before parsing, by :func:`_scan`); the
+    command's own leave the top's values alone unless given."""
+    unset: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    dest = "plugin_top" if top else "plugin_sub"
+    text = "load only plugin NAME (repeatable; an entry-point, distribution or module name); -p no:NAME leaves NAME out"
+    parser.add_argument("-p", "--plugin", dest=dest, action="append", metavar="NAME", help=text, **unset)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs", **unset)
 
 
-def build_parser(manager: object, chosen: str | None) -> tuple[argparse.ArgumentParser, object | None]:
+def build_parser(
+    manager: PluginManager, chosen: str | None
+) -> tuple[argparse.ArgumentParser, Command | None]:
     """The parser, with only the chosen command's arguments configured (and its command object)."""
-    from torchon.plugins import PluginManager
-
-    assert isinstance(manager, PluginManager)
-    parser = argparse.ArgumentParser(
-        prog="torchon",
-        description="torchon: run ML experiments from YAML configs of objects, save and load them as bundles.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    about = "torchon: run ML experiments from YAML configs of objects, save and load them as bundles."
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="torchon", description=about, epilog=EPILOG, formatter_class=fmt)
     parser.add_argument("--version", action="version", version=f"torchon {__version__}")
     _add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -109,11 +82,8 @@ def build_parser(manager: object, chosen: str | None) -> tuple[argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``torchon`` script; returns the exit status.
-
-    A :class:`~torchon.errors.UserError` from anywhere below is printed here, once, without a traceback (with one
-    under ``--debug``), and its ``exit_code`` returned.
-    """
+    """Entry point of the ``torchon`` script; returns the exit status. A :class:`~torchon.errors.UserError` from
+    anywhere below is printed here, once, without a traceback (unless ``--debug``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _main(argv)
@@ -125,20 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from torchon.errors import UsageError
-    from torchon.first_party import first_party
-    from torchon.importing import TargetImportError
-    from torchon.plugins import PluginManager, set_manager
-
     completing = "_ARGCOMPLETE" in os.environ  # the shell asks for completions (torchon[completion])
     if completing:
         from torchon.cli.completion import completion_argv
 
         argv = completion_argv()
-    manager = PluginManager.from_options(_plugin_options(argv))
+    plugins, asked = _scan(argv)
+    manager = PluginManager.from_options(plugins)
     set_manager(manager)
-    chosen = _command_name(argv, manager.commands.names())
-    asked = _command_word(argv)
+    chosen = asked if asked in manager.commands.names() else None
     dist = first_party("commands", asked) if chosen is None and asked else None
     if dist:
         raise UsageError(
@@ -165,4 +130,4 @@ def _main(argv: list[str]) -> int:
     if command is None:
         parser.print_help()
         return 2 if argv else 0
-    return int(command.run(args))  # type: ignore[attr-defined]
+    return int(command.run(args))

@@ -9,24 +9,17 @@ from torchon.plugins import PluginInfo, get_manager
 
 __all__ = ["PluginsCommand", "format_plugins"]
 
-_SHOWN = (
-    ("tags", "tags", "!"),
-    ("namespaces", "namespaces", "!"),
-    ("savers", "savers", ""),
-    ("storage", "storage", ""),
-    ("resolvers", "resolvers", ""),
-    ("executors", "executors", ""),
-    ("commands", "commands", ""),
-)
+_SHOWN = ("tags", "namespaces", "savers", "storage", "resolvers", "executors", "commands")
+_FORMAT = {"tags": "!{}", "namespaces": "!{}.*"}  # how a table's names are shown; the others as they are
 
 
 def _registered(info: PluginInfo) -> str:
     parts = []
-    for table, label, prefix in _SHOWN:
+    for table in _SHOWN:
         names = info.registered.get(table)
         if names:
-            shown = ", ".join(prefix + (f"{n}.*" if table == "namespaces" else n) for n in names)
-            parts.append(f"{label}: {shown}")
+            shown = ", ".join(_FORMAT.get(table, "{}").format(n) for n in names)
+            parts.append(f"{table}: {shown}")
     return "; ".join(parts) or "-"
 
 
@@ -45,11 +38,8 @@ def format_plugins(timings: bool = False) -> tuple[str, int]:
     lines = [line.rstrip() for line in lines]
     for info in failed:
         after = f" after {info.seconds * 1000:.1f}ms" if timings else ""
-        origin = (
-            f"module {info.module}"
-            if info.distribution == "(module)"
-            else f"{info.distribution} {info.version}"
-        )
+        module = info.distribution == "(module)"
+        origin = f"module {info.module}" if module else f"{info.distribution} {info.version}"
         lines.append(f"FAILED {info.name} ({origin.strip()}){after}: {info.error}")
     for conflict in manager.conflicts():
         lines.append(f"CONFLICT {manager.conflict_message(conflict)}")

@@ -31,11 +31,8 @@ class RunCommand(Command):
         overrides.completer = complete_overrides  # type: ignore[attr-defined]  # argcomplete's hook
         parser.add_argument("-o", "--output", metavar="OUT", help="output folder for this run")
         mode = parser.add_mutually_exclusive_group()
-        mode.add_argument(
-            "--resume",
-            action="store_true",
-            help="continue the run in OUT (or the latest run of this config) where it stopped",
-        )
+        resume = "continue the run in OUT (or the latest run of this config) where it stopped"
+        mode.add_argument("--resume", action="store_true", help=resume)
         mode.add_argument("--force", action="store_true", help="replace what OUT holds")
         dry = parser.add_mutually_exclusive_group()
         dry.add_argument(
@@ -65,25 +62,19 @@ class RunCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from torchon.plugins import get_manager
-        from torchon.runner import check_config, run_config
+        from torchon.runner import run_config
 
-        if args.check or args.print_config:
-            return check_config(
-                args.config,
-                overrides=args.overrides,
-                print_config=args.print_config,
-                install_extensions=args.install_extensions,
-                locked=args.locked,
-                debug=bool(getattr(args, "debug", False)),
-            )
+        dry = args.check or args.print_config  # plugins' options are applied (checked) only for a real run
         return run_config(
             args.config,
             output=args.output,
             resume=args.resume,
             force=args.force,
+            check=args.check,
+            print_config=args.print_config,
             debug=bool(getattr(args, "debug", False)),
             install_extensions=args.install_extensions,
             locked=args.locked,
-            options=get_manager().apply_options("run", args),
+            options=None if dry else get_manager().apply_options("run", args),
             overrides=args.overrides,
         )

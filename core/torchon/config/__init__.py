@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchon.config.errors import ConfigError, Mark, did_you_mean
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
-from torchon.config.overrides import COMMAND_LINE, source_text
+from torchon.config.overrides import COMMAND_LINE, apply_overrides, parse_overrides
 
 if TYPE_CHECKING:
     from torchon._component import ComponentBase
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Built", "Config", "ConfigError", "Mark", "load_config", "loads"]
 
 ENVIRONMENT_FIELDS = ("extensions", "resources", "debug", "install", "track")
+_TOP_FIX = "start the document with the tag of the runnable: `!Name` on the first line, its arguments below"
 
 
 @dataclass
@@ -49,15 +50,13 @@ class Config:
     debug: bool = False
     install: bool = False  # the header's `install: true`: as if --install-extensions were given
     track: str | None = None  # the header's `track: mlflow`: as --track says (which wins when given)
-    # the command line's, as given (torchon run CONFIG a.b=1)
-    overrides: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)  # the command line's, as given (run CONFIG a.b=1)
     header: Any = None  # the header document as parsed (extensions, or !Environment), if any
 
     @property
     def sources(self) -> dict[str, str]:
-        """The text of each source errors can point into, by the name their marks give: the file and the
-        command line's overrides."""
-        return {self.filename: self.text, COMMAND_LINE: source_text(self.overrides)}
+        """The text of each source errors can point into, by the name their marks give."""
+        return _sources(self.filename, self.text, self.overrides)
 
     def as_run(self) -> str:
         """The config as it runs: the file's text, or with overrides, the tree they made written as YAML (headed
@@ -92,6 +91,11 @@ class Config:
         )
 
 
+def _sources(filename: str, text: str, overrides: Sequence[str]) -> dict[str, str]:
+    """The config file's text and the command line's overrides (one a line), by the names marks give them."""
+    return {filename: text, COMMAND_LINE: "\n".join(overrides)}
+
+
 def loads(text: str, filename: str = "<config>", **kwargs: Any) -> Config:
     """Load a config from a string (``filename`` is what errors name; relative paths start at the cwd)."""
     return load_config(filename, text=text, **kwargs)
@@ -108,100 +112,71 @@ def load_config(
     locked: Lock | None = None,
     overrides: Sequence[str] = (),
 ) -> Config:
-    """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors).
-
-    ``overrides`` (``a.b=1``, ``+a.c=2``, ``~a.d``: :mod:`torchon.config.overrides`) change the parsed tree before
-    it is checked; errors in them name ``<command line>:N:COL``.
-
-    ``untrusted`` is for configs that come from elsewhere (a bundle's): local-path extensions are not imported
-    from where the config says, and extension classes must be torchon components. ``install`` lets git and PyPI
-    extensions be installed; ``locked`` (a :class:`torchon.lock.Lock`) installs them exactly as it records.
-    """
+    """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors), changed first by
+    ``overrides`` (:mod:`torchon.config.overrides`). ``untrusted`` configs (a bundle's) import no local-path
+    extension from where they say, and their extension classes must be components; ``install`` lets git and PyPI
+    extensions be installed, ``locked`` (a :class:`torchon.lock.Lock`) exactly as it records."""
     from torchon.config.resolve import Resolver
     from torchon.config.validate import validate
+    from torchon.config.yaml_loader import parse_documents
+    from torchon.plugins import PluginConflictError, get_manager
 
     allow = frozenset(allow)
-    from torchon.config.yaml_loader import parse_documents
-    from torchon.plugins import get_manager
-
     filename = str(path)
-    base_dir = Path(path).parent if text is None else Path.cwd()
-    if text is None:
+    if text is not None:
+        base_dir = Path.cwd()
+    else:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file {filename} does not exist", None, fix="check the path") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"cannot read config file {filename}: {exc}", None, fix="check the file"
-            ) from None
+            what = f"cannot read config file {filename}: {exc}"
+            raise ConfigError(what, None, fix="check the file") from None
         base_dir = Path(path).resolve().parent
-    from torchon.plugins import PluginConflictError
-
     manager = manager or get_manager()
     try:
         manager.check_conflicts(("tags", "namespaces", "resolvers"))
     except PluginConflictError as exc:
-        raise ConfigError(
-            f"installed plugins clash: {exc}",
-            None,
-            fix="uninstall one of the two plugins, or leave one out with -p no:NAME or TORCHON_DENY_PLUGINS",
-        ) from None
+        fix = "uninstall one of the two plugins, or leave one out with -p no:NAME or TORCHON_DENY_PLUGINS"
+        raise ConfigError(f"installed plugins clash: {exc}", None, fix=fix) from None
     try:
         aliases: dict[Mark, list[tuple[Any, Any]]] = {}
-        docs = parse_documents(text, filename, aliases)
-        header, root = _split_documents(docs, filename)
+        header, root = _split_documents(parse_documents(text, filename, aliases), filename)
         config = Config(root, filename, text, overrides=list(overrides), header=header)
         if overrides:
-            from torchon.config.overrides import apply_overrides, parse_overrides
-
             apply_overrides(root, parse_overrides(overrides), aliases)
         if header is not None:
             _read_header(config, header, base_dir)
         if locked is not None:  # --locked: install exactly what the lock records
             config.extensions = locked.pin(config.extensions, filename)
         _resolve_extensions(config, manager, install or config.install, untrusted, allow)
-        Resolver(
-            manager, [e.name for e in config.extensions], components_only=untrusted, allow=allow
-        ).resolve(root)
+        names = [e.name for e in config.extensions]
+        Resolver(manager, names, components_only=untrusted, allow=allow).resolve(root)
         if root.kind == "value":
-            raise ConfigError(
-                f"the config's top level must be a tagged object, not the value tag {root.label}",
-                root.mark,
-                fix="start the document with the tag of the runnable: `!Name` on the first line, its arguments below",
-            )
+            what = f"the config's top level must be a tagged object, not the value tag {root.label}"
+            raise ConfigError(what, root.mark, fix=_TOP_FIX)
         validate(root)
     except ConfigError as exc:
-        sources = {filename: text, COMMAND_LINE: source_text(overrides)}
         if overrides and exc.mark is not None and exc.mark.file != COMMAND_LINE:
             exc.fix += f" (the config was changed by the command line's overrides: {' '.join(overrides)})"
-        raise exc.attach_source(sources) from exc.__cause__
+        raise exc.attach_source(_sources(filename, text, overrides)) from exc.__cause__
     return config
 
 
 def _split_documents(docs: list[Any], filename: str) -> tuple[Any, TagNode]:
     docs = [d for d in docs if d is not None]
     if not docs:
-        raise ConfigError(
-            "the config is empty",
-            Mark(filename, 1, 1),
-            fix="write the object to run, for example `!Script {path: train.py}`",
-        )
+        fix = "write the object to run, for example `!Script {path: train.py}`"
+        raise ConfigError("the config is empty", Mark(filename, 1, 1), fix=fix)
     if len(docs) > 2:
-        raise ConfigError(
-            f"the config has {len(docs)} YAML documents; it may have at most two (a header, then the object to run)",
-            _mark_of(docs[2], filename),
-            fix="merge the extra documents, or remove the `---` lines that split them",
-        )
-    header = docs[0] if len(docs) == 2 else None
-    root = docs[-1]
-    if not isinstance(root, TagNode):
-        raise ConfigError(
-            "the config's top level must be a tagged object, such as `!Script` or `!Trainer`",
-            _mark_of(root, filename),
-            fix="start the document with the tag of the runnable: `!Name` on the first line, its arguments below",
-        )
-    return header, root
+        what = f"the config has {len(docs)} YAML documents; it may have at most two (a header, then the object to run)"
+        fix = "merge the extra documents, or remove the `---` lines that split them"
+        raise ConfigError(what, _mark_of(docs[2], filename), fix=fix)
+    if not isinstance(docs[-1], TagNode):
+        what = "the config's top level must be a tagged object, such as `!Script` or `!Trainer`"
+        raise ConfigError(what, _mark_of(docs[-1], filename), fix=_TOP_FIX)
+    return (docs[0] if len(docs) == 2 else None), docs[-1]
 
 
 def _mark_of(value: Any, filename: str) -> Mark:
@@ -212,71 +187,59 @@ def _read_header(config: Config, header: Any, base_dir: Path) -> None:
     from torchon.extensions import ExtensionSpec, classify_spec
 
     if isinstance(header, TagNode) and header.tag == "Environment":
-        if header.form != "mapping":
-            raise ConfigError(
-                "!Environment takes a mapping of fields",
-                header.mark,
-                fix=f"write its fields ({', '.join(ENVIRONMENT_FIELDS)}) as keys under it",
-            )
-        fields: CMap | dict[str, Any] = header.kwargs
-        for key in fields:
-            if key not in ENVIRONMENT_FIELDS:
-                raise ConfigError(
-                    f"!Environment has no field {key!r}{did_you_mean(str(key), ENVIRONMENT_FIELDS)}",
-                    header.key_mark(key),
-                    fix=f"its fields are: {', '.join(ENVIRONMENT_FIELDS)}",
-                )
-        extensions = fields.get("extensions") or {}
-        if not isinstance(extensions, dict):
-            raise ConfigError(
-                "!Environment's extensions must be a mapping of module name to spec",
-                header.arg_mark("extensions"),
-                fix="write `extensions: {my_ext: ./path/to/ext}`",
-            )
-        _read_resources(config, fields.get("resources"), header.arg_mark("resources"), base_dir)
-        config.debug = _flag(header, "debug", fix="write debug: true")
-        config.install = _flag(
-            header,
-            "install",
-            fix="write install: true to install missing extensions (as --install-extensions does)",
-        )
-        track = fields.get("track")
-        if track is not None and (not isinstance(track, str) or not track.strip()):
-            raise ConfigError(
-                "!Environment's track must name a tracker",
-                header.arg_mark("track"),
-                fix="write track: mlflow (with torchon-mlflow installed), as --track mlflow does",
-            )
-        config.track = track.strip().lower() if track else None
+        extensions = _read_environment(config, header, base_dir)
     elif isinstance(header, CMap):
         extensions = header
     else:
-        raise ConfigError(
+        what = (
             "the first of two documents must be the extensions header: a mapping of module name to spec, or "
-            "!Environment",
-            _mark_of(header, config.filename),
-            fix="write `my_ext: ./path/to/ext` lines, or `!Environment` with `extensions:`, before the `---`",
+            "!Environment"
         )
+        fix = "write `my_ext: ./path/to/ext` lines, or `!Environment` with `extensions:`, before the `---`"
+        raise ConfigError(what, _mark_of(header, config.filename), fix=fix)
     marks = extensions.value_marks if isinstance(extensions, CMap) else {}
     key_marks = extensions.key_marks if isinstance(extensions, CMap) else {}
     for name, spec in extensions.items():
         mark = key_marks.get(name)
         if not isinstance(name, str) or not name.isidentifier():
-            raise ConfigError(
-                f"extension name {name!r} is not a Python module name",
-                mark,
-                fix="the key must be the top-level module the extension provides (letters, digits, underscores)",
-            )
+            fix = "the key must be the top-level module the extension provides (letters, digits, underscores)"
+            raise ConfigError(f"extension name {name!r} is not a Python module name", mark, fix=fix)
+        mark = marks.get(name, mark)
         if not isinstance(spec, str) or not spec.strip():
-            raise ConfigError(
-                f"extension {name!r} needs a spec: a local path, a git URL or a PyPI requirement",
-                marks.get(name, mark),
-                fix=f"write `{name}: ./path/to/{name}`, `{name}: https://host/repo.git` or `{name}: package==1.0`",
+            what = f"extension {name!r} needs a spec: a local path, a git URL or a PyPI requirement"
+            fix = (
+                f"write `{name}: ./path/to/{name}`, `{name}: https://host/repo.git` or `{name}: package==1.0`"
             )
+            raise ConfigError(what, mark, fix=fix)
         kind, target = classify_spec(spec)
-        config.extensions.append(
-            ExtensionSpec(name, spec.strip(), kind, target, base_dir, marks.get(name, mark))
-        )
+        config.extensions.append(ExtensionSpec(name, spec.strip(), kind, target, base_dir, mark))
+
+
+def _read_environment(config: Config, header: TagNode, base_dir: Path) -> Any:
+    """Read ``!Environment``'s fields into ``config``; its extensions are returned for the header to read."""
+    fields, names = header.kwargs, ", ".join(ENVIRONMENT_FIELDS)
+    if header.form != "mapping":
+        fix = f"write its fields ({names}) as keys under it"
+        raise ConfigError("!Environment takes a mapping of fields", header.mark, fix=fix)
+    for key in fields:
+        if key not in ENVIRONMENT_FIELDS:
+            what = f"!Environment has no field {key!r}{did_you_mean(str(key), ENVIRONMENT_FIELDS)}"
+            raise ConfigError(what, header.key_mark(key), fix=f"its fields are: {names}")
+    extensions = fields.get("extensions") or {}
+    if not isinstance(extensions, dict):
+        what = "!Environment's extensions must be a mapping of module name to spec"
+        fix = "write `extensions: {my_ext: ./path/to/ext}`"
+        raise ConfigError(what, header.arg_mark("extensions"), fix=fix)
+    _read_resources(config, fields.get("resources"), header.arg_mark("resources"), base_dir)
+    config.debug = _flag(header, "debug", fix="write debug: true")
+    fix = "write install: true to install missing extensions (as --install-extensions does)"
+    config.install = _flag(header, "install", fix=fix)
+    track = fields.get("track")
+    if track is not None and (not isinstance(track, str) or not track.strip()):
+        fix = "write track: mlflow (with torchon-mlflow installed), as --track mlflow does"
+        raise ConfigError("!Environment's track must name a tracker", header.arg_mark("track"), fix=fix)
+    config.track = track.strip().lower() if track else None
+    return extensions
 
 
 def _flag(header: TagNode, name: str, *, fix: str) -> bool:
@@ -291,29 +254,20 @@ def _read_resources(config: Config, resources: Any, mark: Mark, base_dir: Path) 
     if resources is None:
         return
     if not isinstance(resources, dict):
-        raise ConfigError(
-            "!Environment's resources must be a mapping of name to path",
-            mark,
-            fix="write `resources: {data: ./data}`",
-        )
+        fix = "write `resources: {data: ./data}`"
+        raise ConfigError("!Environment's resources must be a mapping of name to path", mark, fix=fix)
     value_marks = resources.value_marks if isinstance(resources, CMap) else {}
     for name, location in resources.items():
         where = value_marks.get(name, mark)
         if not isinstance(location, str):
-            raise ConfigError(
-                f"resource {name!r} must be a path or URI", where, fix=f"write `{name}: ./path`"
-            )
-        if "://" in location:
-            config.resources[str(name)] = location
-            continue
-        local = (base_dir / location).expanduser().resolve()
-        if not local.exists():
-            raise ConfigError(
-                f"resource {name!r}: {location!r} does not exist (looked at {local})",
-                where,
-                fix="give a path relative to the config file's folder, or an absolute path",
-            )
-        config.resources[str(name)] = str(local)
+            what = f"resource {name!r} must be a path or URI"
+            raise ConfigError(what, where, fix=f"write `{name}: ./path`")
+        local = (base_dir / location).expanduser().resolve() if "://" not in location else None
+        if local is not None and not local.exists():
+            what = f"resource {name!r}: {location!r} does not exist (looked at {local})"
+            fix = "give a path relative to the config file's folder, or an absolute path"
+            raise ConfigError(what, where, fix=fix)
+        config.resources[str(name)] = str(local or location)
 
 
 def _resolve_extensions(
@@ -322,6 +276,7 @@ def _resolve_extensions(
     import importlib.util
 
     from torchon.extensions import ExtensionError, ResolvedExtension
+    from torchon.first_party import first_party
     from torchon.importing import TargetImportError
 
     for ext in config.extensions:
@@ -331,42 +286,34 @@ def _resolve_extensions(
                 config.resolved.append(ResolvedExtension(ext.name, "local", ext.spec, path=spec.origin))
                 continue
             if ext.name not in allow:
-                raise ConfigError(
+                what = (
                     f"extension {ext.name!r} is not importable here, and code from the path this config names "
-                    f"({ext.target}) is not imported unless the caller allows it",
-                    ext.mark,
-                    fix=f"install the package that provides {ext.name!r}; or, if you trust that code, load with "
-                    f"allow=[{ext.name!r}] (torchon serve --allow {ext.name}) to import it from that path",
+                    f"({ext.target}) is not imported unless the caller allows it"
                 )
+                fix = (
+                    f"install the package that provides {ext.name!r}; or, if you trust that code, load with "
+                    f"allow=[{ext.name!r}] (torchon serve --allow {ext.name}) to import it from that path"
+                )
+                raise ConfigError(what, ext.mark, fix=fix)
         entry = manager.resolvers.get(ext.kind)
         if entry is None:
-            from torchon.first_party import first_party
-
             dist = first_party("resolvers", ext.kind)
             known = ", ".join(manager.resolvers.names())
-            raise ConfigError(
-                f"extension {ext.name!r}: no resolver for {ext.kind!r} specs"
-                + (
-                    f" ({ext.kind} extensions come with the {dist} plugin, which is not installed or not loaded)"
-                    if dist
-                    else did_you_mean(ext.kind, manager.resolvers.names())
-                ),
-                ext.mark,
-                fix=f"install {dist} (pip install {dist}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out; known kinds here: {known}"
-                if dist
-                else f"known kinds: {known}; install the plugin that handles {ext.kind!r}",
-            )
+            what = f"extension {ext.name!r}: no resolver for {ext.kind!r} specs"
+            if dist:
+                what += f" ({ext.kind} extensions come with the {dist} plugin, which is not installed or not loaded)"
+                fix = f"install {dist} (pip install {dist}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out; known kinds here: {known}"
+            else:
+                what += did_you_mean(ext.kind, manager.resolvers.names())
+                fix = f"known kinds: {known}; install the plugin that handles {ext.kind!r}"
+            raise ConfigError(what, ext.mark, fix=fix)
         try:
-            resolver = entry.load()(install=install)
-            config.resolved.append(resolver.resolve(ext))
+            config.resolved.append(entry.load()(install=install).resolve(ext))
         except ExtensionError as exc:
             raise ConfigError(exc.what, ext.mark, fix=exc.fix) from exc
         except TargetImportError as exc:
-            raise ConfigError(
-                f"the {ext.kind} resolver (plugin {entry.plugin!r}) cannot be imported: {exc}",
-                ext.mark,
-                fix="reinstall that plugin",
-            ) from exc
+            what = f"the {ext.kind} resolver (plugin {entry.plugin!r}) cannot be imported: {exc}"
+            raise ConfigError(what, ext.mark, fix="reinstall that plugin") from exc
 
 
 # Re-exported for plugins that walk the tree (search spaces expand variants before building).

@@ -1,48 +1,34 @@
-"""Building objects from a resolved, validated config tree.
-
-Each tagged node is built once, so a YAML alias or a link to it yields the very same object. Objects that are not
-:class:`~torchon.component.Component` (a ``torch.nn.Linear``) have their tag and arguments remembered beside them
-(see :mod:`torchon.config.provenance`), so a tree holding them can still be written back to YAML.
-"""
+"""Building objects from a resolved, validated config tree. Each node is built once, so a YAML alias or a link to
+it yields the very same object; objects that are not components (a ``torch.nn.Linear``) have their tag and
+arguments remembered beside them (:mod:`torchon.config.provenance`), so they can still be written back to YAML."""
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
-from torchon._component import ComponentBase, Partial
+from torchon._component import ComponentBase, Partial, init_signature
 from torchon.config import provenance
 from torchon.config.errors import ConfigError
 from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode
-from torchon.config.types import Unbuilt, type_hints
+from torchon.config.types import Unbuilt, cached, type_hints
 from torchon.errors import ArgumentError
 
 __all__ = ["TreeBuilder", "Unbuilt"]
 
 
+def _is_unbuilt(hint: Any) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is_unbuilt(a) for a in typing.get_args(hint))
+    return hint is Unbuilt
+
+
+@cached
 def _unbuilt_parameters(target: Any) -> frozenset[str]:
     """Names of ``target``'s parameters annotated ``Unbuilt`` (or ``Unbuilt | None``)."""
-    try:
-        return _unbuilt_cache[target]
-    except (KeyError, TypeError):
-        pass
-    import types
-    import typing
-
-    def is_unbuilt(hint: Any) -> bool:
-        if typing.get_origin(hint) in (typing.Union, types.UnionType):
-            return any(is_unbuilt(a) for a in typing.get_args(hint))
-        return hint is Unbuilt
-
-    names = frozenset(k for k, v in type_hints(target).items() if k != "return" and is_unbuilt(v))
-    try:
-        _unbuilt_cache[target] = names
-    except TypeError:
-        pass
-    return names
-
-
-_unbuilt_cache: dict[Any, frozenset[str]] = {}
+    return frozenset(k for k, v in type_hints(target).items() if k != "return" and _is_unbuilt(v))
 
 
 class TreeBuilder:
@@ -75,18 +61,13 @@ class TreeBuilder:
 
     def _once(self, node: Any, make: Any) -> Any:
         key = id(node)
-        try:
+        if key in self._memo:
             return self._memo[key]
-        except KeyError:
-            pass
         if key in self._active:
-            mark = getattr(node, "mark", None)
-            raise ConfigError(
-                "links form a cycle: an object depends on itself",
-                mark,
-                fix="break the cycle; a link may not point at an object that contains it",
-                path=getattr(node, "path", None) or None,
-            )
+            fix = "break the cycle; a link may not point at an object that contains it"
+            path = getattr(node, "path", None) or None
+            what = "links form a cycle: an object depends on itself"
+            raise ConfigError(what, getattr(node, "mark", None), fix=fix, path=path)
         self._active.add(key)
         try:
             result = make(node)
@@ -97,20 +78,14 @@ class TreeBuilder:
 
     def _build_tag(self, node: TagNode) -> Any:
         unbuilt = _unbuilt_parameters(node.target) if node.kind == "component" else frozenset()
-        if unbuilt:
-            from torchon._component import init_signature
-
-            names = [p.name for p in init_signature(node.target).parameters.values()] if node.args else []
-            args = [
-                Unbuilt(a, self.config) if i < len(names) and names[i] in unbuilt else self.build(a)
-                for i, a in enumerate(node.args)
-            ]
-            kwargs = {
-                k: Unbuilt(v, self.config) if k in unbuilt else self.build(v) for k, v in node.kwargs.items()
-            }
-        else:
-            args = [self.build(a) for a in node.args]
-            kwargs = {k: self.build(v) for k, v in node.kwargs.items()}
+        names = list(init_signature(node.target).parameters) if unbuilt and node.args else []
+        args = [
+            Unbuilt(a, self.config) if i < len(names) and names[i] in unbuilt else self.build(a)
+            for i, a in enumerate(node.args)
+        ]
+        kwargs = {
+            k: Unbuilt(v, self.config) if k in unbuilt else self.build(v) for k, v in node.kwargs.items()
+        }
         if node.kind == "value":
             value = kwargs if node.form == "mapping" else (args if node.form == "sequence" else node.raw)
             return self._call(node, node.target, [value], {})
@@ -131,19 +106,13 @@ class TreeBuilder:
                 exc.mark, exc.path = node.mark, exc.path or node.path or None
             raise
         except ArgumentError as exc:  # the component names the argument: point at where it is written
-            raise ConfigError(
-                f"{node.label}: argument {exc.argument!r}: {exc}",
-                node.arg_mark(exc.argument),
-                fix=exc.fix or f"change {exc.argument} of {node.label}",
-                path=node.path or None,
-            ) from exc
+            what = f"{node.label}: argument {exc.argument!r}: {exc}"
+            fix = exc.fix or f"change {exc.argument} of {node.label}"
+            raise ConfigError(what, node.arg_mark(exc.argument), fix=fix, path=node.path or None) from exc
         except Exception as exc:
-            raise ConfigError(
-                f"building {node.label} failed: {type(exc).__name__}: {exc}",
-                node.mark,
-                fix="check the values given to it (run with --debug for the traceback)",
-                path=node.path or None,
-            ) from exc
+            what = f"building {node.label} failed: {type(exc).__name__}: {exc}"
+            fix = "check the values given to it (run with --debug for the traceback)"
+            raise ConfigError(what, node.mark, fix=fix, path=node.path or None) from exc
 
     def _build_link(self, link: LinkNode) -> Any:
         obj = self.build(link.anchor)
@@ -156,10 +125,7 @@ class TreeBuilder:
                 else:
                     obj = getattr(obj, part)
             except (AttributeError, KeyError, IndexError, TypeError) as exc:
-                raise ConfigError(
-                    f"link !@ {link.text}: the built {type(obj).__name__} has no {part} ({type(exc).__name__})",
-                    link.mark,
-                    fix="link to an attribute the object has once built",
-                    path=link.path or None,
-                ) from exc
+                what = f"link !@ {link.text}: the built {type(obj).__name__} has no {part} ({type(exc).__name__})"
+                fix = "link to an attribute the object has once built"
+                raise ConfigError(what, link.mark, fix=fix, path=link.path or None) from exc
         return obj

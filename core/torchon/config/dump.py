@@ -1,8 +1,8 @@
-"""Writing objects back as a torchon config: the inverse of loading, used for ``config.yaml`` in runs and bundles.
+"""Writing objects back as a torchon config (``config.yaml`` in runs and bundles): the inverse of loading.
 
-Components give their arguments (:meth:`Component.get_config`); other objects built from a config give what
-:mod:`torchon.config.provenance` remembered. An object met a second time becomes a link (``!@ path``) to its first
-place, so shared objects stay shared when the YAML is loaded again.
+Components give their arguments (:meth:`Component.get_config`), other objects built from a config what
+:mod:`torchon.config.provenance` remembered. An object met again becomes a link (``!@ path``) to its first place, so
+shared objects stay shared when the YAML is loaded again.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ from ruamel.yaml.representer import SafeRepresenter
 from torchon._component import ComponentBase, Partial
 from torchon.artifact import Artifact
 from torchon.config import provenance
-from torchon.config.nodes import LinkNode, TagNode
+from torchon.config.nodes import Index, LinkNode, TagNode, path_text
 from torchon.errors import TorchonError
 
 __all__ = [
@@ -38,19 +39,12 @@ class DumpError(TorchonError, TypeError):
     """An object in the tree cannot be written as config."""
 
 
+@dataclass(slots=True, eq=False)
 class _Tagged:
-    __slots__ = ("tag", "value")
+    """A tagged value to write; a link is ``_Tagged("@", path)``."""
 
-    def __init__(self, tag: str, value: Any) -> None:
-        self.tag = tag
-        self.value = value
-
-
-class _Link:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
+    tag: str
+    value: Any  # the bundle points an !artifact entry at its copy (torchon.bundle.artifacts.carry_into)
 
 
 class _Representer(SafeRepresenter):
@@ -62,12 +56,8 @@ class _Representer(SafeRepresenter):
             return self.represent_sequence(tag, data.value)
         return self.represent_scalar(tag, "" if data.value is None else str(data.value))
 
-    def represent_link(self, data: _Link) -> Any:
-        return self.represent_scalar("!@", data.text)
-
 
 _Representer.add_representer(_Tagged, _Representer.represent_tagged)
-_Representer.add_representer(_Link, _Representer.represent_link)
 
 
 def tag_for(target: Any) -> str:
@@ -89,40 +79,27 @@ def tag_for(target: Any) -> str:
     return f"{module}.{qualname}"
 
 
-def _path_text(path: list[tuple[str, Any]]) -> str:
-    out = ""
-    for kind, key in path:
-        out += f"[{key}]" if kind == "index" else (f".{key}" if out else str(key))
-    return out
-
-
 class _Converter:
+    """Paths are lists of keys and :class:`Index` positions."""
+
     def __init__(self) -> None:
-        self.seen: dict[int, list[tuple[str, Any]]] = {}
-        self.nodes: list[
-            tuple[str, Any]
-        ] = []  # (path text, object) of every object with a tag, first place only
+        self.seen: dict[int, list[Any]] = {}
+        # (path text, object) of every object with a tag, first place only
+        self.nodes: list[tuple[str, Any]] = []
         self.tags: set[str] = set()
         self.artifacts: list[tuple[Any, _Tagged]] = []  # (artifact, its entry): a bundle carries the files
 
-    def _tagged(self, tag: str, value: Any, obj: Any, path: list[tuple[str, Any]]) -> _Tagged:
-        self.tags.add(tag)
-        if not isinstance(obj, Partial):
-            self.nodes.append((_path_text(path), obj))
-        return _Tagged(tag, value)
-
-    def link_to(self, target: list[tuple[str, Any]], here: list[tuple[str, Any]]) -> _Link:
+    def link_to(self, target: list[Any], here: list[Any]) -> _Tagged:
         common = 0
         while common < min(len(target), len(here)) and target[common] == here[common]:
             common += 1
-        while common > 0 and target[common][0] != "key":
+        while common > 0 and isinstance(target[common], Index):
             common -= 1
-        return _Link(_path_text(target[common:]))
+        return _Tagged("@", path_text(target[common:]))
 
-    def convert(self, obj: Any, path: list[tuple[str, Any]]) -> Any:
-        if isinstance(
-            obj, Artifact
-        ):  # !artifact values: a bundle carries their files (torchon.bundle.artifacts)
+    def convert(self, obj: Any, path: list[Any]) -> Any:
+        # !artifact values: a bundle carries their files (torchon.bundle.artifacts)
+        if isinstance(obj, Artifact):
             self.artifacts.append((obj, _Tagged("artifact", obj.uri)))
             return self.artifacts[-1][1]
         if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -130,41 +107,41 @@ class _Converter:
         if isinstance(obj, PurePath):
             return str(obj)
         if isinstance(obj, (list, tuple)):
-            return [self.convert(v, [*path, ("index", i)]) for i, v in enumerate(obj)]
+            return [self.convert(v, [*path, Index(i)]) for i, v in enumerate(obj)]
         if isinstance(obj, dict):
             bad = [k for k in obj if not isinstance(k, (str, int, float, bool))]
             if bad:
-                raise DumpError(
-                    f"at {_path_text(path) or 'the top'}: mapping key {bad[0]!r} cannot be written as YAML"
-                )
-            return {k: self.convert(v, [*path, ("key", k)]) for k, v in obj.items()}
+                where = path_text(path) or "the top"
+                raise DumpError(f"at {where}: mapping key {bad[0]!r} cannot be written as YAML")
+            return {k: self.convert(v, [*path, k]) for k, v in obj.items()}
         if id(obj) in self.seen:
             if not path:
                 raise DumpError("the top-level object refers to itself")
             return self.link_to(self.seen[id(obj)], path)
         if isinstance(obj, ComponentBase):
             self.seen[id(obj)] = path
-            tag = tag_for(type(obj))
-            return self._tagged(tag, self._arguments([], obj.get_config(), path), obj, path)
-        if isinstance(obj, Partial):
+            tag, args, kwargs = tag_for(type(obj)), [], obj.get_config()
+        elif isinstance(obj, Partial):
             self.seen[id(obj)] = path
-            tag = obj.tag or tag_for(obj.target)
-            return self._tagged(tag, self._arguments(obj.args, obj.kwargs, path), obj, path)
-        built = provenance.recall(obj)
-        if built is not None:
+            tag, args, kwargs = obj.tag or tag_for(obj.target), obj.args, obj.kwargs
+        elif (built := provenance.recall(obj)) is not None:
             self.seen[id(obj)] = path
-            return self._tagged(built.tag, self._arguments(built.args, built.kwargs, path), obj, path)
-        raise DumpError(
-            f"at {_path_text(path) or 'the top'}: {type(obj).__module__}.{type(obj).__qualname__} is neither a "
-            "component, a plain value, nor an object built from a config, so it cannot be written as config"
-        )
-
-    def _arguments(self, args: list[Any], kwargs: dict[str, Any], path: list[tuple[str, Any]]) -> Any:
+            tag, args, kwargs = built
+        else:
+            raise DumpError(
+                f"at {path_text(path) or 'the top'}: {type(obj).__module__}.{type(obj).__qualname__} is neither a "
+                "component, a plain value, nor an object built from a config, so it cannot be written as config"
+            )
         if args and kwargs:
-            raise DumpError(f"at {_path_text(path) or 'the top'}: mixed positional and keyword arguments")
+            raise DumpError(f"at {path_text(path) or 'the top'}: mixed positional and keyword arguments")
         if args:
-            return [self.convert(v, [*path, ("index", i)]) for i, v in enumerate(args)]
-        return {k: self.convert(v, [*path, ("key", k)]) for k, v in kwargs.items()}
+            value: Any = [self.convert(v, [*path, Index(i)]) for i, v in enumerate(args)]
+        else:
+            value = {k: self.convert(v, [*path, k]) for k, v in kwargs.items()}
+        self.tags.add(tag)
+        if not isinstance(obj, Partial):  # after what it holds: a bundle saves enclosing objects first
+            self.nodes.append((path_text(path), obj))
+        return _Tagged(tag, value)
 
 
 class Dumped(NamedTuple):
@@ -215,14 +192,12 @@ def _plain(value: Any, memo: dict[int, Any]) -> Any:
         return memo[id(value)]
     out: Any
     if isinstance(value, LinkNode):
-        return _Link(value.text)
+        return _Tagged("@", value.text)
     if isinstance(value, TagNode):
-        if value.form == "mapping":
-            out = _Tagged(value.tag, {k: _plain(v, memo) for k, v in value.kwargs.items()})
-        elif value.form == "sequence":
-            out = _Tagged(value.tag, [_plain(v, memo) for v in value.args])
-        else:
+        if value.form == "scalar":
             out = _Tagged(value.tag, value.args[0] if value.args else None)
+        else:
+            out = _Tagged(value.tag, _plain(value.kwargs if value.form == "mapping" else value.args, memo))
     elif isinstance(value, dict):
         out = {k: _plain(v, memo) for k, v in value.items()}
     elif isinstance(value, list):
@@ -241,8 +216,5 @@ def _emit(documents: list[Any], flow: bool | None = False, width: int | None = N
         yaml.width = width
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
-    if len(documents) > 1:
-        yaml.dump_all(documents, out)
-    else:
-        yaml.dump(documents[0], out)
+    yaml.dump_all(documents, out)
     return out.getvalue()

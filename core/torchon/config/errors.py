@@ -45,18 +45,15 @@ class ConfigError(UserError):
         lines = [self.headline()]
         if self.mark and self.source_line is not None:
             gutter = f"{self.mark.line:>5} | "
-            lines.append(gutter + self.source_line.rstrip("\n"))
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (self.mark.col - 1) + "^")
-        lines.append(f"  fix: {self.fix}")
-        return "\n".join(lines)
+            caret = " " * (len(gutter) - 2) + "| " + " " * (self.mark.col - 1) + "^"
+            lines += [gutter + self.source_line.rstrip("\n"), caret]
+        return "\n".join([*lines, f"  fix: {self.fix}"])
 
     def attach_source(self, text: str | Mapping[str, str]) -> ConfigError:
         """Remember the offending line of ``text`` (the config's source, or sources by file name: the config's
         and the command line's overrides) for :meth:`format`."""
-        if isinstance(text, Mapping):
-            text = text.get(self.mark.file, "") if self.mark is not None else ""
         if self.mark is not None and self.source_line is None:
-            source_lines = text.splitlines()
+            source_lines = (text.get(self.mark.file, "") if isinstance(text, Mapping) else text).splitlines()
             if 0 < self.mark.line <= len(source_lines):
                 self.source_line = source_lines[self.mark.line - 1]
         return self
@@ -80,6 +77,4 @@ def closest(name: str, candidates: Iterable[str]) -> list[str]:
 def did_you_mean(name: str, candidates: Iterable[str], *, prefix: str = "") -> str:
     """`` (did you mean !Trainer?)`` for the closest candidates, or an empty string."""
     close = closest(name, candidates)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "?)"
+    return " (did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "?)" if close else ""

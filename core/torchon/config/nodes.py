@@ -1,14 +1,11 @@
-"""The parsed form of a config: plain values plus tagged nodes and links, each with its position.
-
-Parsing yields this tree; resolving fills in what each tag names; validation checks it against signatures;
-building turns it into objects. Keeping the tree separate from the objects is what lets every error point at a
-line and lets a search expand variants before anything is built.
-"""
+"""The parsed form of a config: plain values, tagged nodes and links, each with its position. Keeping the tree
+apart from the objects lets every error point at a line and a search expand variants before anything is built."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +21,7 @@ __all__ = [
     "children",
     "contents",
     "parse_link_path",
+    "path_text",
     "walk",
 ]
 
@@ -52,26 +50,11 @@ class CList(list):  # type: ignore[type-arg]
 
 
 class TagNode:
-    """A value written with a local tag: ``!Name``, ``!ext.Name``, ``!Name.factory``, ``!grid [...]``.
+    """A value written with a local tag: ``!Name``, ``!ext.Name``, ``!Name.factory``, ``!grid [...]``. ``args`` and
+    ``kwargs`` hold the arguments as written (a non-empty scalar is one positional argument); resolving sets
+    ``kind`` (``"component"`` or ``"value"``), ``target`` (what to call) and ``label`` (how messages name it)."""
 
-    ``args`` and ``kwargs`` hold the arguments as written (a mapping gives keyword arguments, a sequence
-    positional ones, a non-empty scalar one positional argument). Resolution sets ``kind`` (``"component"`` or
-    ``"value"``), ``target`` (what to call) and ``label`` (how messages name it).
-    """
-
-    __slots__ = (
-        "args",
-        "form",
-        "kind",
-        "kwargs",
-        "label",
-        "mark",
-        "partial",
-        "path",
-        "raw",
-        "tag",
-        "target",
-    )
+    __slots__ = ("args", "form", "kind", "kwargs", "label", "mark", "partial", "path", "raw", "tag", "target")
 
     def __init__(self, tag: str, raw: Any, form: str, mark: Mark) -> None:
         self.tag = tag
@@ -97,27 +80,23 @@ class TagNode:
         return self.mark
 
     def key_mark(self, key: str) -> Mark:
-        if isinstance(self.kwargs, CMap):
-            return self.kwargs.key_marks.get(key, self.mark)
-        return self.mark
+        return self.kwargs.key_marks.get(key, self.mark) if isinstance(self.kwargs, CMap) else self.mark
 
     def __repr__(self) -> str:
         return f"TagNode({self.label} at {self.mark})"
 
 
+@dataclass(frozen=True, slots=True)
 class Index:
     """A bracketed part of a link path, ``[key]``: always an item lookup, never an attribute."""
 
-    __slots__ = ("key",)
+    key: str | int
 
-    def __init__(self, key: str | int) -> None:
-        self.key = key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Index) and other.key == self.key
-
-    def __hash__(self) -> int:
-        return hash(("Index", self.key))
+    @staticmethod
+    def parse(text: str) -> Index:
+        """``[0]`` is a position, ``[key]`` or ``['key']`` a key."""
+        key = text.strip("'\"")
+        return Index(int(key) if re.fullmatch(r"-?\d+", key) else key)
 
     def __repr__(self) -> str:
         return f"[{self.key!r}]"
@@ -126,48 +105,38 @@ class Index:
         return f"[{self.key}]"
 
 
-_LINK_PART = re.compile(r"\s*(?:\.?\s*([A-Za-z_][\w-]*)|\[\s*([^\]]+?)\s*\])")
+def path_text(parts: Iterable[Any]) -> str:
+    """A config path as written: keys joined by dots, :class:`Index` parts in brackets (``train.model[0]``)."""
+    out = ""
+    for p in parts:
+        out += str(p) if isinstance(p, Index) else (f".{p}" if out else str(p))
+    return out
+
+
+_NAME = r"[A-Za-z_][\w-]*"
+_LINK_PART = re.compile(rf"\s*(?:\.?\s*({_NAME})|\[\s*([^\]]+?)\s*\])")
+# a name (a dot before it is allowed), then names after dots and [indexes], spaces between them
+_LINK_PATH = re.compile(rf"\.?\s*{_NAME}(?:\s*\.\s*{_NAME}|\s*\[\s*[^\]]+?\s*\])*")
 
 
 def parse_link_path(text: str) -> list[str | Index] | None:
     """``a.b[0][key].c`` -> ``["a", "b", Index(0), Index("key"), "c"]``; None when malformed."""
     text = text.strip()
-    if not text:
+    if not _LINK_PATH.fullmatch(text):
         return None
-    parts: list[str | Index] = []
-    pos = 0
-    first = True
-    while pos < len(text):
-        m = _LINK_PART.match(text, pos)
-        if m is None or m.end() == pos:
-            return None
-        name, index = m.group(1), m.group(2)
-        if name is not None:
-            if not first and not text[pos : m.end()].lstrip().startswith("."):
-                return None
-            parts.append(name)
-        else:
-            if first:
-                return None
-            key = index.strip("'\"")
-            parts.append(Index(int(key) if re.fullmatch(r"-?\d+", key) else key))
-        pos = m.end()
-        first = False
-    return parts
+    return [name or Index.parse(index) for name, index in _LINK_PART.findall(text)]
 
 
+@dataclass(slots=True, eq=False)
 class LinkNode:
     """``!@ a.b[c]``: a reference to another object of the config, resolved at parse time."""
 
-    __slots__ = ("anchor", "mark", "parts", "path", "rest", "text")
-
-    def __init__(self, text: str, parts: list[str | Index], mark: Mark) -> None:
-        self.text = text
-        self.parts = parts
-        self.mark = mark
-        self.path = ""
-        self.anchor: Any = None  # the value the first resolvable parts lead to
-        self.rest: list[str | Index] = []  # parts applied to the built anchor (attributes, indexes)
+    text: str
+    parts: list[str | Index]
+    mark: Mark
+    path: str = ""
+    anchor: Any = None  # the value the first resolvable parts lead to
+    rest: list[str | Index] = field(default_factory=list)  # parts applied to the built anchor (attributes...)
 
     def __repr__(self) -> str:
         return f"LinkNode(!@ {self.text} at {self.mark})"
@@ -180,9 +149,8 @@ _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 
 def contents(value: Any) -> tuple[Sequence[Any], Mapping[Any, Any]]:
-    """``(positional, named)``: the values directly inside a config value, split as a call's arguments are. A tag
-    holds its arguments, a list positional values, a mapping named ones (by key); a plain value or a link holds
-    nothing. Walkers that need to know where a value is (its config path: ``a.b``, ``a[0]``) descend with this."""
+    """``(positional, named)``: the values directly inside a config value, split as a call's arguments are (a
+    plain value or a link holds nothing). Walkers that need a value's config path (``a.b``, ``a[0]``) use this."""
     if isinstance(value, TagNode):
         return value.args, value.kwargs
     if isinstance(value, dict):
@@ -193,16 +161,14 @@ def contents(value: Any) -> tuple[Sequence[Any], Mapping[Any, Any]]:
 
 
 def children(value: Any) -> list[Any]:
-    """The values directly inside a config value, positional then named (a list: :func:`walk` calls it for every
-    node of a tree)."""
+    """The values directly inside a config value, positional then named."""
     positional, named = contents(value)
     return [*positional, *named.values()]
 
 
 def walk(value: Any) -> Iterator[Any]:
-    """``value`` and every node inside it (tags, links, mappings, lists: not the plain values they hold), depth
-    first, a node before what it holds; each node once (a YAML alias or a shared node is not walked twice). The one
-    tree walker configs, locks, bundles and plugins use."""
+    """``value`` and every node inside it (not the plain values they hold), depth first, a node before what it
+    holds, each once (a YAML alias is not walked twice): the one walker configs, locks, bundles and plugins use."""
     seen: set[int] = set()
     stack = [value]
     while stack:

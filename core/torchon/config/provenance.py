@@ -1,7 +1,5 @@
-"""How non-component objects were built from a config, remembered beside them (not on them).
-
-A ``torch.nn.Linear`` built from ``!torch.nn.Linear {in_features: 4, out_features: 2}`` cannot carry its config
-itself, but writing the enclosing component back to YAML needs it. Entries go away with their objects.
+"""How non-component objects were built from a config, kept beside them (not on them): a ``torch.nn.Linear``
+cannot carry its config, but writing its enclosing component back to YAML needs it. Entries go with their objects.
 """
 
 from __future__ import annotations
@@ -18,36 +16,26 @@ class Provenance(NamedTuple):
     kwargs: dict[str, Any]
 
 
-class _Strong:
-    """Holds an object that cannot be weakly referenced (``datetime.timedelta``), keeping its id valid."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __call__(self) -> Any:
-        return self.obj
-
-
-_table: dict[int, tuple[Any, Provenance]] = {}
+# id -> (weak reference or None, the object itself when it cannot be weakly referenced, how it was built)
+_table: dict[int, tuple[Any, Any, Provenance]] = {}
 
 
 def remember(obj: Any, tag: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Record how ``obj`` was built. Objects that cannot be weakly referenced are held (they are small values)."""
+    """Record how ``obj`` was built. Objects that cannot be weakly referenced (a ``datetime.timedelta``) are held,
+    which keeps their id valid (they are small values)."""
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return
     key = id(obj)
     try:
-        ref: Any = weakref.ref(obj, lambda _r: _table.pop(key, None))
+        ref, held = weakref.ref(obj, lambda _r: _table.pop(key, None)), None
     except TypeError:
-        ref = _Strong(obj)
-    _table[key] = (ref, Provenance(tag, args, kwargs))
+        ref, held = None, obj
+    _table[key] = (ref, held, Provenance(tag, args, kwargs))
 
 
 def recall(obj: Any) -> Provenance | None:
     """How ``obj`` was built from a config, if it was."""
     entry = _table.get(id(obj))
-    if entry is None or entry[0]() is not obj:
+    if entry is None or (entry[1] if entry[0] is None else entry[0]()) is not obj:
         return None
-    return entry[1]
+    return entry[2]

@@ -1,20 +1,21 @@
 """Resolving a parsed config: what each tag names, and what each link points at.
 
-Only three kinds of names are allowed, which is what makes a config safe to load from anywhere:
-tags registered by plugins (``!Trainer``), classes of extensions the header declares (``!my_ext.Model``), and
-classes of namespaces plugins register (``!torch.nn.Linear``); each may be followed by a classmethod factory
+Only three kinds of names are allowed, which is what makes a config safe to load from anywhere: tags registered by
+plugins (``!Trainer``), classes of extensions the header declares (``!my_ext.Model``) and classes of namespaces
+plugins register (``!torch.nn.Linear``); each may be followed by a classmethod factory
 (``!my_ext.Model.load_from_path``). Anything else is refused with the closest known names.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from torchon._component import ComponentBase
+from torchon._component import ComponentBase, RunnableBase
 from torchon.config.errors import ConfigError, closest, did_you_mean
 from torchon.config.nodes import NODE_TYPES, CList, CMap, Index, LinkNode, TagNode, contents
 from torchon.first_party import FIRST_PARTY
@@ -27,20 +28,22 @@ __all__ = ["Resolver"]
 
 # Tags and namespaces torchon's own plugins provide, so a missing plugin gets "install X" rather than "unknown".
 _FIRST_PARTY_TAGS = FIRST_PARTY["tags"]
+_MISSING = object()
 
 
 def _is_factory(cls: type, name: str) -> bool:
     """A classmethod or staticmethod of ``cls``, other than the hooks torchon's base classes define."""
-    from torchon._component import RunnableBase
-
     # load_from_path is the one factory every component has (Component.load_from_path)
     if hasattr(RunnableBase, name) and name != "load_from_path":
         return False
     try:
-        attr = inspect.getattr_static(cls, name)
+        return isinstance(inspect.getattr_static(cls, name), (classmethod, staticmethod))
     except AttributeError:
         return False
-    return isinstance(attr, (classmethod, staticmethod))
+
+
+def _link_error(link: LinkNode, what: str, fix: str) -> ConfigError:
+    return ConfigError(f"link !@ {link.text}: {what}", link.mark, fix=fix, path=link.path or None)
 
 
 class Resolver:
@@ -60,8 +63,6 @@ class Resolver:
         self.allow = frozenset(allow)  # ...unless their module is one the caller allows
         self.links: list[tuple[LinkNode, list[tuple[Any, Any]], frozenset[int]]] = []
         self._resolved: dict[str, tuple[Any, str, str]] = {}
-
-    # -- walking ---------------------------------------------------------------------------------------------
 
     def resolve(self, root: Any) -> None:
         self._walk(root, "", [], frozenset())
@@ -98,23 +99,14 @@ class Resolver:
         while isinstance(anchor, LinkNode):
             chain.append(anchor.text)
             if id(anchor) in seen:
-                raise ConfigError(
-                    f"link !@ {link.text}: links form a cycle ({' -> '.join('!@ ' + t for t in chain)})",
-                    link.mark,
-                    fix="break the cycle: one of the links must point at an object, not at another link",
-                    path=link.path or None,
-                )
+                fix = "break the cycle: one of the links must point at an object, not at another link"
+                raise _link_error(link, f"links form a cycle ({' -> '.join('!@ ' + t for t in chain)})", fix)
             seen.add(id(anchor))
             anchor = anchor.anchor
         if id(anchor) in ancestors:
-            raise ConfigError(
-                f"link !@ {link.text}: links form a cycle (it points at an object that contains the link)",
-                link.mark,
-                fix="break the cycle; a link may not point at an object that contains it",
-                path=link.path or None,
-            )
-
-    # -- tags ------------------------------------------------------------------------------------------------
+            what = "links form a cycle (it points at an object that contains the link)"
+            fix = "break the cycle; a link may not point at an object that contains it"
+            raise _link_error(link, what, fix)
 
     def resolve_tag(self, node: TagNode) -> None:
         cached = self._resolved.get(node.tag)
@@ -133,48 +125,36 @@ class Resolver:
             node.label = "!" + tag
             return
         parts = tag.split(".")
-        if len(parts) >= 2 and parts[0] in self.manager.tags and self.manager.tags.get(parts[0]):
-            base = self.manager.tags.get(parts[0])
-            assert base is not None
-            if len(parts) == 2 and base.options.get("kind", "component") == "component":
-                cls = self._load(base.target, node, f"plugin {base.plugin!r}")
-                self._set_factory(node, cls, parts[1], "!" + parts[0])
-                return
+        base = self.manager.tags.get(parts[0]) if len(parts) == 2 else None
+        if base is not None and base.options.get("kind", "component") == "component":
+            cls = self._load(base.target, node, f"plugin {base.plugin!r}")
+            return self._set_factory(node, cls, parts[1], "!" + parts[0])
         if parts[0] in self.extensions:
-            self._resolve_extension(node, parts)
-            return
+            return self._resolve_extension(node, parts)
         for cut in range(len(parts) - 1, 0, -1):
             prefix = ".".join(parts[:cut])
             ns = self.manager.namespaces.get(prefix)
             if ns is not None:
-                self._resolve_namespace(node, ns.options["module"], prefix, parts[cut:], ns.plugin)
-                return
+                return self._resolve_namespace(node, ns.options["module"], prefix, parts[cut:], ns.plugin)
         self._unknown_tag(node, parts)
 
     def _load(self, target: str, node: TagNode, owner: str) -> Any:
         try:
             return import_target(target)
         except TargetImportError as exc:
-            raise ConfigError(
-                f"!{node.tag} is registered by {owner} but cannot be imported: {exc}",
-                node.mark,
-                fix="reinstall that plugin and the libraries it needs (torchon plugins shows what failed)",
-            ) from None
+            what = f"!{node.tag} is registered by {owner} but cannot be imported: {exc}"
+            fix = "reinstall that plugin and the libraries it needs (torchon plugins shows what failed)"
+            raise ConfigError(what, node.mark, fix=fix) from None
 
     def _set_factory(self, node: TagNode, cls: Any, factory: str, label: str) -> None:
         if not isinstance(cls, type) or not _is_factory(cls, factory):
-            known = [
-                n for n in dir(cls) if not n.startswith("_") and isinstance(cls, type) and _is_factory(cls, n)
-            ]
-            raise ConfigError(
-                f"{label}.{factory} is not a classmethod factory of {label}{did_you_mean(factory, known)}",
-                node.mark,
-                fix="name a classmethod of the class after its tag (`!Name.factory`), or drop the suffix"
-                + (f"; its factories are {', '.join(known)}" if known else ""),
-            )
-        node.target = getattr(cls, factory)
-        node.kind = "component"
-        node.label = f"{label}.{factory}"
+            public = [n for n in dir(cls) if not n.startswith("_")]
+            known = [n for n in public if isinstance(cls, type) and _is_factory(cls, n)]
+            what = f"{label}.{factory} is not a classmethod factory of {label}{did_you_mean(factory, known)}"
+            fix = "name a classmethod of the class after its tag (`!Name.factory`), or drop the suffix"
+            fix += f"; its factories are {', '.join(known)}" if known else ""
+            raise ConfigError(what, node.mark, fix=fix)
+        node.target, node.kind, node.label = getattr(cls, factory), "component", f"{label}.{factory}"
 
     def _resolve_extension(self, node: TagNode, parts: list[str]) -> None:
         ext = parts[0]
@@ -187,77 +167,65 @@ class Resolver:
                 break
             except ModuleNotFoundError as exc:
                 if exc.name is None or not name.startswith(exc.name):
+                    fix = "install the libraries the extension needs"
                     raise ConfigError(
-                        f"extension {ext!r} failed to import {name!r}: {exc}",
-                        node.mark,
-                        fix="install the libraries the extension needs",
+                        f"extension {ext!r} failed to import {name!r}: {exc}", node.mark, fix=fix
                     ) from None
                 cut -= 1
             except Exception as exc:
-                raise ConfigError(
-                    f"extension module {name!r} failed to import: {type(exc).__name__}: {exc}",
-                    node.mark,
-                    fix="fix the error in the extension's code (run with --debug for the traceback)",
-                ) from None
+                what = f"extension module {name!r} failed to import: {type(exc).__name__}: {exc}"
+                fix = "fix the error in the extension's code (run with --debug for the traceback)"
+                raise ConfigError(what, node.mark, fix=fix) from None
         rest = parts[cut:]
         module_name = ".".join(parts[:cut])
         if not rest:
-            raise ConfigError(
-                f"!{node.tag} names the module {module_name!r}, not a class",
-                node.mark,
-                fix=f"name a class of the extension: !{module_name}.ClassName",
-            )
+            what = f"!{node.tag} names the module {module_name!r}, not a class"
+            raise ConfigError(what, node.mark, fix=f"name a class of the extension: !{module_name}.ClassName")
         obj = getattr(module, rest[0], None)
         if not isinstance(obj, type):
             classes = [n for n, v in vars(module).items() if isinstance(v, type) and _owned(v, ext)]
-            what = (
-                f"has no class {rest[0]!r}"
-                if obj is None
-                else f"has {rest[0]!r}, but it is a {type(obj).__name__}, not a class"
-            )
-            raise ConfigError(
-                f"extension module {module_name!r} {what}{did_you_mean(rest[0], classes, prefix=module_name + '.')}",
-                node.mark,
-                fix="name a class defined in the extension"
-                + (f"; it defines {', '.join(sorted(classes)[:8])}" if classes else ""),
-            )
+            if obj is None:
+                what = f"has no class {rest[0]!r}"
+            else:
+                what = f"has {rest[0]!r}, but it is a {type(obj).__name__}, not a class"
+            what = f"extension module {module_name!r} {what}{did_you_mean(rest[0], classes, prefix=module_name + '.')}"
+            fix = "name a class defined in the extension"
+            fix += f"; it defines {', '.join(sorted(classes)[:8])}" if classes else ""
+            raise ConfigError(what, node.mark, fix=fix)
         if not _owned(obj, ext):
-            raise ConfigError(
-                f"!{node.tag} is {obj.__module__}.{obj.__qualname__}, not a class of extension {ext!r}",
-                node.mark,
-                fix="configs may only name classes an extension defines; subclass it in the extension, or use a "
-                "namespace a plugin registers",
+            what = f"!{node.tag} is {obj.__module__}.{obj.__qualname__}, not a class of extension {ext!r}"
+            fix = (
+                "configs may only name classes an extension defines; subclass it in the extension, or use a "
+                "namespace a plugin registers"
             )
+            raise ConfigError(what, node.mark, fix=fix)
         if self.components_only and not issubclass(obj, ComponentBase) and ext not in self.allow:
-            raise ConfigError(
+            what = (
                 f"!{node.tag} is a plain class, not a torchon.Component; a bundle's config builds plain classes "
-                "only from modules the caller allows",
-                node.mark,
-                fix=f"if you trust the code of module {ext!r}, load with torchon.load(uri, allow=[{ext!r}]) "
-                f"(torchon serve URI --allow {ext}); or make the class a torchon.Component; or trust=True to "
-                "trust everything the bundle names",
+                "only from modules the caller allows"
             )
+            fix = (
+                f"if you trust the code of module {ext!r}, load with torchon.load(uri, allow=[{ext!r}]) "
+                f"(torchon serve URI --allow {ext}); or make the class a torchon.Component; or trust=True to "
+                "trust everything the bundle names"
+            )
+            raise ConfigError(what, node.mark, fix=fix)
         self._finish_class(node, obj, rest, f"!{module_name}.{rest[0]}")
 
     def _resolve_namespace(
-        self, node: TagNode, module_name: str, prefix: str, rest: list[str], plugin: str
+        self, node: TagNode, module: str, prefix: str, rest: list[str], plugin: str
     ) -> None:
         try:
-            module = importlib.import_module(module_name)
+            found = importlib.import_module(module)
         except Exception as exc:
-            raise ConfigError(
-                f"namespace !{prefix} (module {module_name!r}, registered by plugin {plugin!r}) cannot be imported: {exc}",
-                node.mark,
-                fix=f"install {module_name.split('.')[0]} and the plugin's other requirements",
-            ) from None
-        obj = getattr(module, rest[0], None)
+            what = f"namespace !{prefix} (module {module!r}, registered by plugin {plugin!r}) cannot be imported: {exc}"
+            fix = f"install {module.split('.')[0]} and the plugin's other requirements"
+            raise ConfigError(what, node.mark, fix=fix) from None
+        obj = getattr(found, rest[0], None)
         if not isinstance(obj, type):
-            classes = [n for n, v in vars(module).items() if isinstance(v, type) and not n.startswith("_")]
-            raise ConfigError(
-                f"!{prefix} has no class {rest[0]!r}{did_you_mean(rest[0], classes, prefix='!' + prefix + '.')}",
-                node.mark,
-                fix=f"name a class of the {module_name} module",
-            )
+            classes = [n for n, v in vars(found).items() if isinstance(v, type) and not n.startswith("_")]
+            what = f"!{prefix} has no class {rest[0]!r}{did_you_mean(rest[0], classes, prefix='!' + prefix + '.')}"
+            raise ConfigError(what, node.mark, fix=f"name a class of the {module} module")
         self._finish_class(node, obj, rest, f"!{prefix}.{rest[0]}")
 
     def _finish_class(self, node: TagNode, cls: type, rest: list[str], label: str) -> None:
@@ -266,11 +234,8 @@ class Resolver:
         elif len(rest) == 2:
             self._set_factory(node, cls, rest[1], label)
         else:
-            raise ConfigError(
-                f"!{node.tag} goes too deep: after the class only a factory name may follow",
-                node.mark,
-                fix=f"write {label} or {label}.factory",
-            )
+            what = f"!{node.tag} goes too deep: after the class only a factory name may follow"
+            raise ConfigError(what, node.mark, fix=f"write {label} or {label}.factory")
 
     def _unknown_tag(self, node: TagNode, parts: list[str]) -> None:
         tag = node.tag
@@ -290,24 +255,19 @@ class Resolver:
                 f"configs cannot name Python's own modules ({first!r}); use a component a plugin registers, or "
                 "a class of a declared extension"
             )
-        elif len(parts) > 1 and _importable(first):
+        elif len(parts) > 1 and first.isidentifier() and importlib.util.find_spec(first) is not None:
             fix = (
                 f"module {first!r} is installed but not declared as an extension; declare it in the header "
                 f"document (`{first}: <path, git URL or requirement>` then `---`) to use its classes"
             )
         elif len(parts) > 1:
-            near = did_you_mean(
-                first, sorted(self.extensions) + [ns for ns in self.manager.namespaces.names()]
-            )
-            fix = f"declare the extension {first!r} in the header (`{first}: ./path/to/it` then `---`)" + (
-                f", or fix the name{near}" if near else ""
-            )
+            near = did_you_mean(first, sorted(self.extensions) + self.manager.namespaces.names())
+            fix = f"declare the extension {first!r} in the header (`{first}: ./path/to/it` then `---`)"
+            fix += f", or fix the name{near}" if near else ""
         else:
             sample = ", ".join("!" + n for n in self.manager.tags.names()[:12]) or "none (no plugins loaded)"
             fix = f"use a registered tag ({sample}) or a class of a declared extension (!my_ext.Name)"
         raise ConfigError(f"!{tag} is not a known tag{hint}", node.mark, fix=fix)
-
-    # -- links -----------------------------------------------------------------------------------------------
 
     def _resolve_link(self, link: LinkNode, scopes: list[tuple[Any, Any]]) -> None:
         first = link.parts[0]
@@ -320,20 +280,18 @@ class Resolver:
                 anchor = mapping[first]
                 break
         if anchor is _MISSING:
-            names = sorted(
-                {str(k) for c, _ in scopes for k in (c.kwargs if isinstance(c, TagNode) else c)} - {first}
-            )
-            raise ConfigError(
-                f"link !@ {link.text}: nothing named {first!r} is in scope{did_you_mean(str(first), names)}",
-                link.mark,
-                fix="a link's first name must be a key of an enclosing mapping (a stage, an argument)",
-                path=link.path or None,
-            )
+            in_scope = {str(k) for c, _ in scopes for k in (c.kwargs if isinstance(c, TagNode) else c)} - {
+                first
+            }
+            what = f"nothing named {first!r} is in scope{did_you_mean(str(first), sorted(in_scope))}"
+            fix = "a link's first name must be a key of an enclosing mapping (a stage, an argument)"
+            raise _link_error(link, what, fix)
         walked = [str(first)]
         parts = list(link.parts[1:])
         while parts:
             part = parts[0]
             key = part.key if isinstance(part, Index) else part
+            at = ".".join(walked)
             if isinstance(anchor, TagNode):
                 if isinstance(key, str) and key in anchor.kwargs:
                     anchor = anchor.kwargs[key]
@@ -347,50 +305,31 @@ class Resolver:
                     break  # checked on the built object
                 else:
                     names = list(anchor.kwargs) + _public_attributes(anchor.target)
-                    raise ConfigError(
-                        f"link !@ {link.text}: {'.'.join(walked)} ({anchor.label}) has no argument or attribute "
-                        f"{part!r}{did_you_mean(part, names)}",
-                        link.mark,
-                        fix="link to an argument given in the config or an attribute the class declares "
-                        "(a class-level annotation is enough)",
-                        path=link.path or None,
+                    what = f"{at} ({anchor.label}) has no argument or attribute {part!r}{did_you_mean(part, names)}"
+                    fix = (
+                        "link to an argument given in the config or an attribute the class declares "
+                        "(a class-level annotation is enough)"
                     )
+                    raise _link_error(link, what, fix)
             elif isinstance(anchor, CMap):
                 if key not in anchor:
-                    raise ConfigError(
-                        f"link !@ {link.text}: {'.'.join(walked)} has no key {key!r}"
-                        f"{did_you_mean(str(key), [str(k) for k in anchor])}",
-                        link.mark,
-                        fix="link to a key that exists",
-                        path=link.path or None,
-                    )
+                    what = f"{at} has no key {key!r}{did_you_mean(str(key), [str(k) for k in anchor])}"
+                    raise _link_error(link, what, "link to a key that exists")
                 anchor = anchor[key]
             elif isinstance(anchor, CList):
                 if not isinstance(key, int) or not -len(anchor) <= key < len(anchor):
-                    raise ConfigError(
-                        f"link !@ {link.text}: {'.'.join(walked)} is a list of {len(anchor)}; {part} is not an "
-                        "index of it",
-                        link.mark,
-                        fix="index lists with [0], [1], ...",
-                        path=link.path or None,
-                    )
+                    what = f"{at} is a list of {len(anchor)}; {part} is not an index of it"
+                    raise _link_error(link, what, "index lists with [0], [1], ...")
                 anchor = anchor[key]
             elif isinstance(anchor, LinkNode):
                 break
             else:
-                raise ConfigError(
-                    f"link !@ {link.text}: {'.'.join(walked)} is a plain value ({anchor!r}); it has no {part}",
-                    link.mark,
-                    fix="link to the value itself, or to an object",
-                    path=link.path or None,
-                )
+                what = f"{at} is a plain value ({anchor!r}); it has no {part}"
+                raise _link_error(link, what, "link to the value itself, or to an object")
             walked.append(str(part))
             parts.pop(0)
         link.anchor = anchor
         link.rest = parts
-
-
-_MISSING = object()
 
 
 def _owned(obj: type, ext: str) -> bool:
@@ -398,27 +337,15 @@ def _owned(obj: type, ext: str) -> bool:
     return module == ext or module.startswith(ext + ".")
 
 
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return name.isidentifier() and importlib.util.find_spec(name) is not None
+def _annotated(target: type) -> set[str]:
+    return {n for klass in target.__mro__ for n in getattr(klass, "__annotations__", {})}
 
 
 def _has_attribute(target: Any, name: str) -> bool:
-    if not isinstance(target, type):
-        return False
-    if hasattr(target, name):
-        return True
-    for klass in target.__mro__:
-        if name in getattr(klass, "__annotations__", {}):
-            return True
-    return False
+    return isinstance(target, type) and (hasattr(target, name) or name in _annotated(target))
 
 
 def _public_attributes(target: Any) -> list[str]:
     if not isinstance(target, type):
         return []
-    names = {n for n in dir(target) if not n.startswith("_")}
-    for klass in target.__mro__:
-        names.update(n for n in getattr(klass, "__annotations__", {}) if not n.startswith("_"))
-    return sorted(names)
+    return sorted(n for n in {*dir(target), *_annotated(target)} if not n.startswith("_"))

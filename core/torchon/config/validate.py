@@ -1,7 +1,5 @@
-"""Checking a resolved config against the signatures and simple type hints of what it builds, before building.
-
-Like jsonargparse, this catches a misspelt argument, a missing one or a string where a number belongs at parse
-time, with the file position, instead of halfway through a run.
+"""Checking a resolved config against the signatures and simple type hints of what it builds, before building:
+like jsonargparse, a misspelt, missing or mistyped argument is caught with its position, not halfway through a run.
 """
 
 from __future__ import annotations
@@ -15,30 +13,23 @@ from typing import Any, Literal, Union
 from torchon._component import Partial, init_signature
 from torchon.config.errors import ConfigError, did_you_mean
 from torchon.config.nodes import CList, CMap, TagNode, walk
-from torchon.config.types import check_value, describe_type, type_hints
+from torchon.config.types import cached, check_value, describe_type, type_hints
 
 __all__ = ["validate"]
 
 _P = inspect.Parameter
-_sigs: dict[Any, inspect.Signature | None] = {}
+_POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+_REQUIRED = (*_POSITIONAL, _P.KEYWORD_ONLY)  # unless they have a default
 
 
+@cached
 def _signature(target: Any) -> inspect.Signature | None:
     if isinstance(target, type):
         return init_signature(target)
     try:
-        return _sigs[target]
-    except (KeyError, TypeError):
-        pass
-    try:
-        sig: inspect.Signature | None = inspect.signature(target)
+        return inspect.signature(target)
     except (TypeError, ValueError):
-        sig = None
-    try:
-        _sigs[target] = sig
-    except TypeError:
-        pass
-    return sig
+        return None
 
 
 def _wants_partial(hint: Any) -> bool:
@@ -53,10 +44,8 @@ def _wants_partial(hint: Any) -> bool:
 def _show(value: Any) -> str:
     if isinstance(value, TagNode):
         return value.label
-    if isinstance(value, CMap):
-        return "a mapping"
-    if isinstance(value, CList):
-        return "a list"
+    if isinstance(value, (CMap, CList)):
+        return "a mapping" if isinstance(value, CMap) else "a list"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -65,69 +54,49 @@ def _check_node(node: TagNode) -> None:
     if sig is None:
         return
     params = sig.parameters
-    hints = type_hints(node.target)
+    path = node.path or None
     var_kw = any(p.kind is _P.VAR_KEYWORD for p in params.values())
     var_pos = any(p.kind is _P.VAR_POSITIONAL for p in params.values())
-    positional = [p for p in params.values() if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
-    bound: dict[str, Any] = {}
+    positional = [p for p in params.values() if p.kind in _POSITIONAL]
     if len(node.args) > len(positional) and not var_pos:
-        raise ConfigError(
-            f"{node.label} takes at most {len(positional)} positional argument(s) but {len(node.args)} were given",
-            node.arg_mark(len(positional)),
-            fix="give the arguments by name in a mapping (`!Name {arg: value}`)",
-            path=node.path or None,
-        )
-    for positional_param, value in zip(positional, node.args):
-        bound[positional_param.name] = value
+        what = f"{node.label} takes at most {len(positional)} positional argument(s) but {len(node.args)} were given"
+        fix = "give the arguments by name in a mapping (`!Name {arg: value}`)"
+        raise ConfigError(what, node.arg_mark(len(positional)), fix=fix, path=path)
+    bound: dict[str, Any] = {p.name: value for p, value in zip(positional, node.args)}
     keyword_names = [p.name for p in params.values() if p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)]
     for key, value in node.kwargs.items():
         param: inspect.Parameter | None = params.get(key) if isinstance(key, str) else None
         if param is None or param.kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD, _P.POSITIONAL_ONLY):
             if var_kw and isinstance(key, str) and param is None:
                 continue
-            raise ConfigError(
-                f"{node.label} has no argument {key!r}{did_you_mean(str(key), keyword_names)}",
-                node.key_mark(key),
-                fix=f"its arguments are: {', '.join(keyword_names) or '(none)'}",
-                path=node.path or None,
-            )
+            what = f"{node.label} has no argument {key!r}{did_you_mean(str(key), keyword_names)}"
+            fix = f"its arguments are: {', '.join(keyword_names) or '(none)'}"
+            raise ConfigError(what, node.key_mark(key), fix=fix, path=path)
         if key in bound:
-            raise ConfigError(
-                f"argument {key!r} of {node.label} is given both by position and by name",
-                node.key_mark(key),
-                fix="give it once",
-                path=node.path or None,
-            )
+            what = f"argument {key!r} of {node.label} is given both by position and by name"
+            raise ConfigError(what, node.key_mark(key), fix="give it once", path=path)
         bound[key] = value
     if not node.partial:
         missing = [
-            p.name
-            for p in params.values()
-            if p.default is _P.empty
-            and p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)
-            and p.name not in bound
+            n for n, p in params.items() if p.default is _P.empty and p.kind in _REQUIRED and n not in bound
         ]
         if missing:
-            raise ConfigError(
-                f"{node.label} is missing required argument(s): {', '.join(missing)}",
-                node.arg_mark(missing[0]),  # the tag, or the override that removed the argument
-                fix="add " + ", ".join(f"`{m}: ...`" for m in missing) + " under it",
-                path=node.path or None,
-            )
+            what = f"{node.label} is missing required argument(s): {', '.join(missing)}"
+            fix = "add " + ", ".join(f"`{m}: ...`" for m in missing) + " under it"
+            # the tag, or the override that removed the argument
+            raise ConfigError(what, node.arg_mark(missing[0]), fix=fix, path=path)
+    hints = type_hints(node.target)
     for name, value in bound.items():
         hint = hints.get(name)
         if isinstance(value, TagNode) and _wants_partial(hint):
             value.partial = True
         if check_value(value, hint) is False:
             mark = node.arg_mark(name) if name in node.kwargs else node.arg_mark(list(bound).index(name))
-            raise ConfigError(
-                f"argument {name!r} of {node.label} expects {describe_type(hint)}, got {_show(value)}",
-                mark,
-                fix=f"use {describe_type(hint)}"
-                if typing.get_origin(hint) is Literal
-                else f"give a value of type {describe_type(hint)}",
-                path=node.path or None,
-            )
+            expected = describe_type(hint)
+            what = f"argument {name!r} of {node.label} expects {expected}, got {_show(value)}"
+            literal = typing.get_origin(hint) is Literal
+            fix = f"use {expected}" if literal else f"give a value of type {expected}"
+            raise ConfigError(what, mark, fix=fix, path=path)
 
 
 def validate(value: Any) -> None:

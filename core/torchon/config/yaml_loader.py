@@ -1,11 +1,6 @@
-"""Reading config YAML safely: ruamel.yaml's safe loader with a private constructor and resolver.
-
-The constructor is a private subclass, so the tags torchon handles never leak into other users of ruamel.yaml in
-the same process. It turns every local tag (``!Name``, ``!@ link``) into a :class:`TagNode` or :class:`LinkNode`
-and every mapping and sequence into one that remembers positions; it refuses ``!!python/...`` and any other tag
-it does not know. The resolver is YAML 1.2's, computed once: ruamel's versioned resolver looks the YAML version
-up for every scalar, which dominated the parse time of large configs.
-"""
+"""Reading config YAML safely: ruamel.yaml's safe loader with a private constructor (so torchon's tags never leak
+into other users of ruamel.yaml) that keeps positions and refuses ``!!python/...`` and unknown tags, and YAML 1.2's
+resolver computed once (ruamel's looks the YAML version up for every scalar, which dominated large configs)."""
 
 from __future__ import annotations
 
@@ -72,11 +67,9 @@ class _Constructor(SafeConstructor):
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         if node in self.recursive_objects:
-            raise ConfigError(
-                "an alias refers to a node that contains it (a recursive structure)",
-                self._mark(node),
-                fix="use a link (!@ path) to refer to another object, or copy the values",
-            )
+            fix = "use a link (!@ path) to refer to another object, or copy the values"
+            what = "an alias refers to a node that contains it (a recursive structure)"
+            raise ConfigError(what, self._mark(node), fix=fix)
         return super().construct_object(node, deep=True)
 
     def construct_torchon_map(self, node: MappingNode) -> CMap:
@@ -86,18 +79,11 @@ class _Constructor(SafeConstructor):
             key = self.construct_object(key_node, deep=True)
             key_mark = self._mark(key_node)
             if not isinstance(key, (str, int, float, bool)) or isinstance(key, (TagNode, LinkNode)):
-                raise ConfigError(
-                    "mapping keys must be plain strings or numbers",
-                    key_mark,
-                    fix="write the key as a plain word, and put objects in the value",
-                )
+                fix = "write the key as a plain word, and put objects in the value"
+                raise ConfigError("mapping keys must be plain strings or numbers", key_mark, fix=fix)
             if key in result:
-                first = result.key_marks[key]
-                raise ConfigError(
-                    f"duplicate key {key!r} (first given at line {first.line})",
-                    key_mark,
-                    fix="remove one of the two, or rename it",
-                )
+                what = f"duplicate key {key!r} (first given at line {result.key_marks[key].line})"
+                raise ConfigError(what, key_mark, fix="remove one of the two, or rename it")
             result.key_marks[key] = key_mark
             result.value_marks[key] = self._mark(value_node)
             if value_node in self.constructed_objects:  # an alias (*name): overriding its anchor changes it
@@ -140,35 +126,26 @@ class _Constructor(SafeConstructor):
 
     def _construct_link(self, inline: str, node: Any, mark: Mark) -> LinkNode:
         if not isinstance(node, ScalarNode):
-            raise ConfigError(
-                "a link (!@) takes a path, not a mapping or list",
-                mark,
-                fix="write the link as `!@ stage.attribute`",
-            )
+            fix = "write the link as `!@ stage.attribute`"
+            raise ConfigError("a link (!@) takes a path, not a mapping or list", mark, fix=fix)
         text = (inline + " " + str(self.construct_scalar(node))).strip()
         parts = parse_link_path(text)
         if parts is None:
-            raise ConfigError(
-                f"malformed link path {text!r}",
-                mark,
-                fix="write links as `!@ name.attribute[key]`: names separated by dots, indexes in brackets",
-            )
+            fix = "write links as `!@ name.attribute[key]`: names separated by dots, indexes in brackets"
+            raise ConfigError(f"malformed link path {text!r}", mark, fix=fix)
         return LinkNode(text, parts, mark)
 
     def construct_python_tag(self, suffix: str, node: Any) -> Any:
-        raise ConfigError(
-            f"the YAML tag !!python/{suffix} is not allowed: configs cannot run arbitrary Python",
-            self._mark(node),
-            fix="name a registered component (!Name) or a class of a declared extension (!my_ext.Name)",
-        )
+        what = f"the YAML tag !!python/{suffix} is not allowed: configs cannot run arbitrary Python"
+        fix = "name a registered component (!Name) or a class of a declared extension (!my_ext.Name)"
+        raise ConfigError(what, self._mark(node), fix=fix)
 
     def construct_undefined(self, node: Any) -> None:
-        raise ConfigError(
-            f"unknown YAML tag {node.tag!s}",
-            self._mark(node),
-            fix="use a torchon tag such as !Name or !ext.Name; standard YAML tags are !!str, !!int, !!float, "
-            "!!bool, !!null, !!map and !!seq",
+        fix = (
+            "use a torchon tag such as !Name or !ext.Name; standard YAML tags are !!str, !!int, !!float, "
+            "!!bool, !!null, !!map and !!seq"
         )
+        raise ConfigError(f"unknown YAML tag {node.tag!s}", self._mark(node), fix=fix)
 
 
 _Constructor.add_constructor("tag:yaml.org,2002:map", _Constructor.construct_torchon_map)
@@ -188,10 +165,9 @@ def parse_documents(
     position: Callable[[int, int], Mark] | None = None,
 ) -> list[Any]:
     """Parse every YAML document of ``text`` into the config tree, raising :class:`ConfigError` on bad input.
-    ``aliases`` receives, for each value a YAML alias (``*name``) repeats, where the anchored value is written ->
-    the (mapping, key) or (list, index) places of its aliases. ``position`` maps a 0-based line and column of
-    ``text`` to the mark to give (when ``text`` is put together from other sources: the command line's overrides).
-    """
+    ``aliases`` receives, for each value YAML aliases (``*name``) repeat, where it is written -> the (mapping, key)
+    or (list, index) places of its aliases. ``position`` maps a 0-based line and column of ``text`` to the mark to
+    give (when ``text`` is put together from other sources: the command line's overrides)."""
     yaml = YAML(typ="safe")
     yaml.Resolver = _Resolver
     fields: dict[str, Any] = {"filename": filename, "aliases": {} if aliases is None else aliases}
@@ -211,10 +187,9 @@ def parse_documents(
         else:
             where = Mark(filename, mark.line + 1, mark.column + 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        fix = "check indentation, colons and quotes on this line and the one before"
         if isinstance(exc, ConstructorError):
             fix = "check the value's YAML type"
-        else:
-            fix = "check indentation, colons and quotes on this line and the one before"
         context = f" ({exc.context})" if exc.context and exc.problem else ""
         raise ConfigError(f"invalid YAML: {problem}{context}", where, fix=fix).attach_source(text) from None
     except RecursionError:

@@ -1,12 +1,7 @@
-"""Extensions named in a config header: what a spec is, what it resolved to, and the resolver interface.
-
-A header line ``my_ext: SPEC`` declares that module ``my_ext`` provides classes the config uses as
-``!my_ext.Name``. The spec is a local path, a git URL or a PyPI requirement (:func:`classify_spec` tells
-which); each kind is handled by a resolver registered through ``torchon_register_resolvers``. The kernel
-registers ``local`` (:mod:`.local`); the torchon-extensions plugin registers ``git`` and ``pypi``, building on
-the types and helpers here (through ``torchon.api``). ``KIND+SPEC`` picks a resolver explicitly.
-
-This module holds only the cheap, shared types; a resolver is imported when a header uses its kind.
+"""Extensions named in a config header (``my_ext: SPEC``, for ``!my_ext.Name``): what a spec is, what it resolved
+to, and the resolver interface. Each kind of spec (:func:`classify_spec`) is made importable by the resolver
+registered for it: ``local`` by the kernel (:mod:`.local`), ``git`` and ``pypi`` by the torchon-extensions plugin,
+which builds on the cheap, shared types and helpers here.
 """
 
 from __future__ import annotations
@@ -28,7 +23,6 @@ __all__ = [
     "ExtensionError",
     "ExtensionResolver",
     "ExtensionSpec",
-    "LocalResolver",
     "ResolvedExtension",
     "classify_spec",
     "has_project_file",
@@ -42,8 +36,6 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*$")
 # A path spec ending in ``.git`` (optionally ``@ref`` / ``#subdirectory=...`` after it) names a repository.
 _GIT_PATH = re.compile(r"\.git/?(@[^/#]+(/[^/#]+)*)?(#.*)?$")
 
-_LAZY = {"LocalResolver": "torchon.extensions.local"}
-
 
 class ExtensionError(UserError):
     """An extension cannot be made available; ``fix`` says how to make it so."""
@@ -56,10 +48,7 @@ class ExtensionError(UserError):
 
 @dataclass(frozen=True)
 class ExtensionSpec:
-    """One header line.
-
-    ``locked`` is the entry of a lock file this extension must be installed exactly as (``--locked``), or None.
-    """
+    """One header line; ``locked``: the lock file's entry it must be installed exactly as (``--locked``)."""
 
     name: str
     spec: str
@@ -75,13 +64,8 @@ class ExtensionSpec:
 
 @dataclass(frozen=True)
 class ResolvedExtension:
-    """What a spec resolved to, as recorded in the run's lock.
-
-    ``path``: where a local (or plain-package git) extension is imported from; ``commit``: the git commit
-    (of a local path too, when it lies in a git work tree; ``dirty`` then says whether it had uncommitted changes);
-    ``version`` / ``distribution``: the installed distribution providing the module, when there is one;
-    ``url`` / ``ref`` / ``subdirectory``: a git spec taken apart.
-    """
+    """What a spec resolved to, as recorded in the run's lock: where it is imported from, the git commit (and
+    whether the work tree was ``dirty``), the installed distribution, a git spec taken apart."""
 
     name: str
     kind: str
@@ -117,19 +101,12 @@ def classify_spec(spec: str) -> tuple[str, str]:
 def module_names_in(folder: Path) -> list[str]:
     """Top-level modules a folder provides (packages and ``.py`` files), also under ``src/``."""
     names: set[str] = set()
-    for base in (folder, folder / "src"):
-        if not base.is_dir():
-            continue
-        for child in base.iterdir():
-            if child.is_dir() and (child / "__init__.py").is_file() and _MODULE_NAME.match(child.name):
-                names.add(child.name)
-            elif (
-                child.suffix == ".py"
-                and _MODULE_NAME.match(child.stem)
-                and child.stem not in ("setup", "conftest", "noxfile")
-            ):
-                names.add(child.stem)
-    return sorted(names)
+    for child in (*folder.glob("*"), *folder.glob("src/*")):
+        if child.is_dir() and (child / "__init__.py").is_file():
+            names.add(child.name)
+        elif child.suffix == ".py" and child.stem not in ("setup", "conftest", "noxfile"):
+            names.add(child.stem)
+    return sorted(n for n in names if _MODULE_NAME.match(n))
 
 
 def has_project_file(folder: Path) -> bool:
@@ -166,15 +143,5 @@ class ExtensionResolver(ABC):
 
     @abstractmethod
     def resolve(self, ext: ExtensionSpec) -> ResolvedExtension:
-        """Make ``ext.name`` importable and say what it resolved to; raise :class:`ExtensionError` if not.
-
-        When ``ext.locked`` is set, install exactly what it records (a commit, a version) or raise saying what
-        differs.
-        """
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'torchon.extensions' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+        """Make ``ext.name`` importable (exactly as ``ext.locked`` records, when set) and say what it resolved
+        to; raise :class:`ExtensionError` if it cannot."""

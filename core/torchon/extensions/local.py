@@ -1,9 +1,6 @@
-"""Local extensions: a ``.py`` file, a package folder, or a folder holding the package (directly or in ``src/``).
-
-By default the module is put on the import path for this run, nothing is installed. With
-``--install-extensions``, a folder that is a project (``pyproject.toml`` or ``setup.py``) is installed editable
-with pip instead, so its dependencies and its entry points (a plugin it carries) come with it.
-"""
+"""Local extensions: a ``.py`` file, a package folder, or a folder holding the package (directly or in ``src/``),
+put on the import path for this run; with ``--install-extensions`` a project folder is installed editable instead,
+so its dependencies and its entry points (a plugin it carries) come with it."""
 
 from __future__ import annotations
 
@@ -30,27 +27,19 @@ from torchon.extensions import (
 __all__ = ["LocalResolver", "git_source", "put_on_path"]
 
 
-def _already_imported_elsewhere(name: str, location: Path) -> str | None:
-    module = sys.modules.get(name)
-    if module is None:
-        return None
-    file = getattr(module, "__file__", None)
-    if file is None:
-        return None
-    try:
-        Path(file).resolve().relative_to(location.resolve())
-        return None
-    except ValueError:
-        return file
+def _check_not_elsewhere(name: str, location: Path, what: str) -> None:
+    """Refuse an extension whose module name is already imported from somewhere else."""
+    file = getattr(sys.modules.get(name), "__file__", None)
+    if file is not None and not Path(file).resolve().is_relative_to(location.resolve()):
+        raise ExtensionError(
+            f"extension {name!r}: a different module {name!r} is already imported from {file}",
+            fix=f"rename the extension's {what}, or uninstall the other one",
+        )
 
 
 def _load_from_file(name: str, file: Path, search: list[str] | None) -> None:
-    other = _already_imported_elsewhere(name, file.parent)
-    if other:
-        raise ExtensionError(
-            f"extension {name!r}: a different module {name!r} is already imported from {other}",
-            fix="rename the extension's module, or uninstall the other one",
-        )
+    """Import ``file`` as module ``name`` (a header key need not be the file's name)."""
+    _check_not_elsewhere(name, file.parent, "module")
     if name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(name, file, submodule_search_locations=search)
@@ -58,8 +47,7 @@ def _load_from_file(name: str, file: Path, search: list[str] | None) -> None:
         raise ExtensionError(
             f"extension {name!r}: cannot load {file}", fix="check the file is a Python module"
         )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
@@ -78,20 +66,13 @@ def put_on_path(name: str, spec: str, path: Path, what: str) -> None:
                 f"extension {name!r}: {what} is a file but not a Python module",
                 fix="point at a .py file, a package folder, or a folder holding the package",
             )
-        _load_from_file(name, path, None)
-        return
+        return _load_from_file(name, path, None)
     if (path / "__init__.py").is_file():
-        _load_from_file(name, path / "__init__.py", [str(path)])
-        return
-    root = next(
-        (
-            base
-            for base in (path, path / "src")
-            if (base / name / "__init__.py").is_file() or (base / f"{name}.py").is_file()
-        ),
-        None,
-    )
-    if root is None:
+        return _load_from_file(name, path / "__init__.py", [str(path)])
+    for root in (path, path / "src"):
+        if (root / name / "__init__.py").is_file() or (root / f"{name}.py").is_file():
+            break
+    else:
         provided = module_names_in(path)
         listing = ", ".join(provided) if provided else "no Python modules"
         raise ExtensionError(
@@ -99,12 +80,7 @@ def put_on_path(name: str, spec: str, path: Path, what: str) -> None:
             fix="the header key must be the top-level module the extension provides"
             + (f"; write `{provided[0]}: {spec}`" if len(provided) == 1 else ""),
         )
-    other = _already_imported_elsewhere(name, root)
-    if other:
-        raise ExtensionError(
-            f"extension {name!r}: a different module {name!r} is already imported from {other}",
-            fix="rename the extension's package, or uninstall the other one",
-        )
+    _check_not_elsewhere(name, root, "package")
     if str(root) in sys.path:  # first, so it wins over another copy put on the path earlier in this process
         sys.path.remove(str(root))
     sys.path.insert(0, str(root))
@@ -114,11 +90,8 @@ def put_on_path(name: str, spec: str, path: Path, what: str) -> None:
 
 @functools.lru_cache(maxsize=64)
 def git_source(path: Path) -> dict[str, Any]:
-    """``{"commit": sha, "dirty": bool}`` for a file or folder inside a git work tree (``{}`` outside one).
-
-    Recorded in the lock and in bundles, so a bundle saved from a local path says which code it came from.
-    Cached per process: a run asks once per extension, not once per checkpoint.
-    """
+    """``{"commit": sha, "dirty": bool}`` for a file or folder inside a git work tree (``{}`` outside one), so
+    locks and bundles say which code they came from; cached, so git runs once per extension, not per checkpoint."""
     folder, pathspec = (path, ".") if path.is_dir() else (path.parent, path.name)
 
     def git(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -167,12 +140,5 @@ class LocalResolver(ExtensionResolver):
         if current is None:
             raise key_mismatch(ext.name, ext.spec, repr(ext.target), module_names_in(path))
         import_extension(ext.name)
-        return ResolvedExtension(
-            ext.name,
-            "local",
-            ext.spec,
-            path=str(path),
-            version=current.version,
-            distribution=current.name,
-            **git_source(path),
-        )
+        installed: dict[str, Any] = {"version": current.version, "distribution": current.name}
+        return ResolvedExtension(ext.name, "local", ext.spec, path=str(path), **installed, **git_source(path))

@@ -1,10 +1,6 @@
-"""Installing with pip into the running environment, and asking which distribution provides a module.
-
-Extensions are installed exactly as ``python -m pip install`` would install them, with the interpreter running
-torchon, so pip's own configuration (``pip.conf``, ``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_NO_INDEX``, ...)
-applies. What got installed is read back from the distributions' metadata, including pip's record of where a
-distribution came from (PEP 610 ``direct_url.json``). The local resolver uses this for ``--install-extensions``
-(an editable install), and the resolvers of torchon-extensions (git, PyPI) through ``torchon.api``.
+"""Installing with ``python -m pip install`` into the running environment (so pip's own configuration applies),
+and reading back which distribution provides a module and where pip installed it from (PEP 610).
+Used by ``--install-extensions`` (an editable install) and by the git and PyPI resolvers of torchon-extensions.
 """
 
 from __future__ import annotations
@@ -12,7 +8,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -42,9 +37,7 @@ class Installed:
         if not self.direct_url or "dir_info" not in self.direct_url:
             return None
         url = urlparse(str(self.direct_url.get("url", "")))
-        if url.scheme != "file":
-            return None
-        return Path(unquote(url.path))
+        return Path(unquote(url.path)) if url.scheme == "file" else None
 
     @property
     def editable(self) -> bool:
@@ -104,17 +97,11 @@ def pip_install(args: list[str], *, what: str, name: str) -> None:
     forget_distributions()  # what provides which module may have changed
 
 
-def _site_dirs() -> list[str]:
+def _pth_files() -> dict[Path, float]:
     import site
 
-    dirs = list(site.getsitepackages())
-    if site.ENABLE_USER_SITE:
-        dirs.append(site.getusersitepackages())
-    return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
-
-
-def _pth_files() -> dict[Path, float]:
-    return {p: p.stat().st_mtime for d in _site_dirs() for p in Path(d).glob("*.pth")}
+    user = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    return {p: p.stat().st_mtime for d in [*site.getsitepackages(), *user] for p in Path(d).glob("*.pth")}
 
 
 def _activate_new_pth_files(before: dict[Path, float]) -> None:

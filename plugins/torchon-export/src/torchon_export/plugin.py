@@ -18,3 +18,6 @@ def torchon_register_commands(commands: CommandRegistry) -> None:
     commands.add(
         "serve", "torchon_export.serve_cmd:ServeCommand", help="serve a bundle's predict() over HTTP"
     )
+    commands.add(
+        "inspect", "torchon_export.inspect_cmd:InspectCommand", help="show what a bundle holds and verify it"
+    )

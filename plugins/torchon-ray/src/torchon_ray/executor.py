@@ -34,16 +34,23 @@ _CLOSE_GRACE = 10.0
 
 @dataclass(frozen=True)
 class _Shape:
-    """A trial's resources, as the key hosts are reused by."""
+    """A trial's resources, as the key hosts are reused by: what its host holds, and what each process it starts
+    on the cluster holds (``workers``: a Trainer on Ray Train, whose own placement group Ray Train reserves)."""
 
     cpus: float = 1.0
     gpus: int = 0
     memory_mb: float | None = None
+    workers: tuple[tuple[tuple[str, float], ...], ...] = ()
 
     @classmethod
-    def of(cls, resources: Mapping[str, float]) -> _Shape:
+    def of(cls, resources: Mapping[str, Any]) -> _Shape:
         memory = resources.get("memory_mb")
-        return cls(float(resources.get("cpus", 1)), int(resources.get("gpus", 0)), memory and float(memory))
+        workers = tuple(
+            tuple(sorted((k, float(v)) for k, v in w.items())) for w in resources.get("workers", ())
+        )
+        # the host of a trial whose work runs in its workers only drives them: no CPU of its own unless asked
+        cpus = float(resources.get("cpus", 0 if workers else 1))
+        return cls(cpus, int(resources.get("gpus", 0)), memory and float(memory), workers)
 
     def ray_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.cpus, "num_gpus": self.gpus}
@@ -51,10 +58,21 @@ class _Shape:
             options["memory"] = int(self.memory_mb * 1024 * 1024)
         return options
 
-    def as_resources(self) -> dict[str, float]:
-        out: dict[str, float] = {"cpus": self.cpus, "gpus": self.gpus}
+    def as_resources(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"cpus": self.cpus, "gpus": self.gpus}
         if self.memory_mb:
             out["memory_mb"] = self.memory_mb
+        return out
+
+    def host_demand(self) -> dict[str, float]:
+        return {"CPU": self.cpus, "GPU": float(self.gpus)}
+
+    def workers_demand(self) -> dict[str, float]:
+        """What the trial's processes hold together, by Ray resource name."""
+        out: dict[str, float] = {}
+        for worker in self.workers:
+            for key, value in worker:
+                out[key] = out.get(key, 0.0) + value
         return out
 
 
@@ -135,41 +153,50 @@ class RayExecutor(Executor):
         return host
 
     def _held(self, hosts: list[_Host]) -> dict[str, float]:
-        held = {"CPU": 0.0, "GPU": 0.0}
+        """What ``hosts`` hold of the cluster: each host its own share, and the processes of its trials (counted
+        until the trial ends)."""
+        held: dict[str, float] = {"CPU": 0.0, "GPU": 0.0}
         for host in hosts:
-            held["CPU"] += host.shape.cpus
-            held["GPU"] += host.shape.gpus
+            parts = [host.shape.host_demand()] + [host.shape.workers_demand()] * len(host.tasks)
+            for part in parts:
+                for key, value in part.items():
+                    held[key] = held.get(key, 0.0) + value
         return held
 
     def _spare(self, shape: _Shape) -> tuple[_Host | None, list[_Host] | None]:
         """A host to reuse for ``shape``, else the idle hosts of other shapes to give up to make room for a new
         one (None when there is no room even then)."""
+        total = self._cluster().total
+        workers = shape.workers_demand()
         for host in self._hosts:
             if host.shape == shape and host.idle():
-                return host, []
-        total = self._cluster().total
+                if _within(self._held(self._hosts), workers, total):
+                    return host, []
+                return None, None  # its trial's processes would not find room yet
         held = self._held(self._hosts)
+        need = dict(workers)
+        for key, value in shape.host_demand().items():
+            need[key] = need.get(key, 0.0) + value
         evict: list[_Host] = []
         spare = sorted(
             (h for h in self._hosts if h.shape != shape and not h.tasks), key=lambda h: -h.shape.cpus
         )
         while True:
-            if held["CPU"] + shape.cpus <= total.get("CPU", 0) + 1e-9 and (
-                held["GPU"] + shape.gpus <= total.get("GPU", 0) + 1e-9
-            ):
+            if _within(held, need, total):
                 return None, evict
             if not spare:
                 return None, None
             host = spare.pop(0)
             evict.append(host)
-            held["CPU"] -= host.shape.cpus
-            held["GPU"] -= host.shape.gpus
+            for key, value in host.shape.host_demand().items():
+                held[key] -= value
 
     # -- the Executor interface ------------------------------------------------------------------------------
 
-    def fits(self, resources: Mapping[str, float]) -> str | None:
+    def fits(self, resources: Mapping[str, Any]) -> str | None:
         shape = _Shape.of(resources)
-        largest = self._cluster().largest
+        cluster = self._cluster()
+        largest = cluster.largest
         if shape.cpus > largest.get("CPU", 0):
             return (
                 f"a trial asks for {shape.cpus:g} CPUs but the largest Ray node has {largest.get('CPU', 0):g}"
@@ -178,9 +205,22 @@ class RayExecutor(Executor):
             return (
                 f"a trial asks for {shape.gpus} GPUs but the largest Ray node has {largest.get('GPU', 0):g}"
             )
+        for worker in shape.workers:
+            for key, value in worker:
+                if value > largest.get(key, 0):
+                    return (
+                        f"each of a trial's {len(shape.workers)} Trainer processes asks for {value:g} {key} but "
+                        f"the largest Ray node has {largest.get(key, 0):g}"
+                    )
+        for key, value in shape.workers_demand().items():
+            if value > cluster.total.get(key, 0) + 1e-9:
+                return (
+                    f"a trial's {len(shape.workers)} Trainer processes ask for {value:g} {key} in all but the Ray "
+                    f"cluster has {cluster.total.get(key, 0):g}"
+                )
         return None
 
-    def can_start(self, resources: Mapping[str, float]) -> bool:
+    def can_start(self, resources: Mapping[str, Any]) -> bool:
         if self.max_concurrent is not None and sum(len(h.active) for h in self._hosts) >= self.max_concurrent:
             return False
         host, evict = self._spare(_Shape.of(resources))
@@ -293,6 +333,10 @@ class RayExecutor(Executor):
             ray.shutdown()
             self._owns_ray = False
         self._capacity = None
+
+
+def _within(held: Mapping[str, float], need: Mapping[str, float], total: Mapping[str, float]) -> bool:
+    return all(held.get(k, 0.0) + v <= total.get(k, 0.0) + 1e-9 for k, v in need.items() if v)
 
 
 def _reason(exc: BaseException) -> str:

@@ -51,7 +51,7 @@ class TaskHost:
     """
 
     def __init__(
-        self, setup: Mapping[str, Any], resources: Mapping[str, float], driver_cwd: str, hosts: list[str]
+        self, setup: Mapping[str, Any], resources: Mapping[str, Any], driver_cwd: str, hosts: list[str]
     ) -> None:
         import os
 
@@ -66,6 +66,9 @@ class TaskHost:
             setup = rebase(dict(setup), driver_cwd, os.getcwd())
         gpu_ids = [int(g) for g in ray.get_gpu_ids()]
         context = ray.get_runtime_context()
+        # a trial whose Trainer trains on Ray Train joins this cluster as a driver of its own (its processes are
+        # forked from a fresh worker process, which has no Ray connection to share)
+        os.environ.setdefault("RAY_ADDRESS", context.gcs_address)
         trial = {
             "executor": "ray",
             "host": socket.gethostname(),

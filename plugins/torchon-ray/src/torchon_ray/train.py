@@ -33,14 +33,17 @@ from typing import Any
 
 import torchon
 from torchon.api import session, storage_for
+from torchon_torch.checks import ray_process_resources
 from torchon_torch.distributed import Place
 from torchon_torch.training_run import read_counters, write_counters
 
-__all__ = ["Channel", "RayTrainRun", "worker_loop"]
+__all__ = ["Channel", "ProgressRelay", "RayTrainRun", "worker_loop"]
 
 logger = logging.getLogger("torchon.ray")
 
 _WAIT = 1.0  # seconds a driver's call to the channel waits for news before it looks at the run again
+_SHARE_EVERY = 30.0  # seconds between two uploads of TensorBoard's events during a run (remote storage)
+_TICK = 0.1  # seconds between two progress updates worker 0 sends within a step (a local bar's rate)
 _STORAGE_ENV = ("TORCHON_S3_", "AWS_")  # handed to the workers (whose environment is their node's)
 _RESULTS = (
     "final",
@@ -51,7 +54,10 @@ _RESULTS = (
 
 
 class Channel:
-    """Between the driver and worker 0 (a Ray actor, async): which step the driver wants, what was done."""
+    """Between the driver and worker 0 (a Ray actor, async): which step the driver wants, what was done.
+
+    Every change of state wakes whoever waits for one (an :class:`asyncio.Event` replaced after each change), so
+    a step's go-ahead and its report cross the actor as soon as they are given."""
 
     def __init__(self) -> None:
         self.done: int | None = None  # the last step done (worker 0's steps when it first said hello)
@@ -61,14 +67,34 @@ class Channel:
         self.events: list[dict[str, Any]] = []
         self.starts = 0  # how many times worker 0 started (more than once: Ray Train restarted the workers)
         self.resumed = 0  # the step worker 0 last started from
+        self.calls: list[list[Any]] = []  # worker 0's progress display, call by call (see ProgressRelay)
+        self._changed = asyncio.Event()
 
-    def hello(self, steps_done: int) -> int | None:
+    def _change(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _until(self, ready: Any, timeout: float | None) -> bool:
+        """Wait until ``ready()`` holds (True) or ``timeout`` seconds pass (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not ready():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                return bool(ready())
+        return True
+
+    async def hello(self, steps_done: int) -> int | None:
         """Worker 0, started (again): its steps; returns the last checkpoint this run wrote (None: none)."""
         if self.done is None:
             self.done = steps_done
             self.wanted = max(self.wanted, steps_done)
         self.starts += 1
         self.resumed = steps_done
+        self._change()
         return self.checkpointed
 
     def checkpoint(self) -> int | None:
@@ -76,24 +102,23 @@ class Channel:
 
     async def ask(self, timeout: float) -> int | None:
         """The driver wants the next step; returns that step (None: worker 0 is not there yet)."""
-        deadline = time.monotonic() + timeout
-        while self.done is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
-        if self.done is None:
+        if not await self._until(lambda: self.done is not None, timeout):
             return None
+        assert self.done is not None
         self.wanted = max(self.wanted, self.done + 1)
+        self._change()
         return self.wanted
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.stopped = True
+        self._change()
 
     async def next(self, steps_done: int) -> bool:
         """Worker 0: wait until the driver wants a step after ``steps_done`` (True) or stops the run (False)."""
-        while not self.stopped and self.wanted <= steps_done:
-            await asyncio.sleep(0.0005)
+        await self._until(lambda: self.stopped or self.wanted > steps_done, None)
         return not self.stopped
 
-    def report(self, event: dict[str, Any]) -> None:
+    async def report(self, event: dict[str, Any]) -> None:
         """Worker 0: a step is done (a step redone after a restart is not news)."""
         if event.get("checkpointed") is not None:
             self.checkpointed = event["checkpointed"]
@@ -101,16 +126,52 @@ class Channel:
         if self.done is None or event["step"] > self.done or not event["go_on"]:
             self.done = max(self.done or 0, event["step"])
             self.events.append(event)
+            self._change()
 
-    async def wait(self, after: int, timeout: float) -> list[dict[str, Any]]:
-        """The driver: the events of steps after ``after``, waiting up to ``timeout`` for one."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            new = [e for e in self.events if e["step"] > after or not e["go_on"]]
-            if new:
-                return new
-            await asyncio.sleep(0.0005)
-        return []
+    async def progress(self, call: list[Any]) -> None:
+        """Worker 0: one call of its progress display, for the driver to show."""
+        self.calls.append(call)
+        self._change()
+
+    async def wait(
+        self, after: int, calls: int, timeout: float
+    ) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+        """The driver: the events of steps after ``after`` and the progress calls after the first ``calls``,
+        waiting up to ``timeout`` for either."""
+
+        def new() -> list[dict[str, Any]]:
+            return [e for e in self.events if e["step"] > after or not e["go_on"]]
+
+        await self._until(lambda: bool(new()) or len(self.calls) > calls, timeout)
+        return new(), self.calls[calls:]
+
+
+class ProgressRelay:
+    """Worker 0's progress display: each call goes to the driver, whose own display shows it as a local run's
+    shows it (a bar on a terminal, log lines elsewhere); ticks at most every ``_TICK`` seconds."""
+
+    live = False
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self._next = 0.0
+
+    def start_step(self, step: int, iterations: int) -> None:
+        self._next = time.monotonic() + _TICK
+        self.channel.progress.remote(["start", step, iterations])
+
+    def tick(self, done: int, loss: Any) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + _TICK
+            self.channel.progress.remote(["tick", done, float(loss())])
+
+    def end_step(self, line: Any, *, last: bool = False) -> bool:
+        self.channel.progress.remote(["end", line(), last])
+        return True
+
+    def close(self) -> None:
+        pass
 
 
 # -- the driver -------------------------------------------------------------------------------------------------
@@ -141,6 +202,8 @@ class RayTrainRun:
         self._error: BaseException | None = None
         self._owns_ray = False
         self._channel: Any = None
+        self._calls = 0  # worker 0's progress calls shown so far
+        self._display: Any = None
 
     @classmethod
     def start(cls, trainer: Any, context: torchon.Context | None) -> RayTrainRun:
@@ -170,13 +233,7 @@ class RayTrainRun:
                 f"workers: {exc}"
             ) from exc
         self._owns_ray = connect()
-        resources = dict(trainer.resources_per_process or {})
-        gpu = str(trainer.device).startswith("cuda")
-        if not resources:
-            resources = {"GPU": 1} if gpu else {"CPU": 1}
-        use_gpu = bool(resources.get("GPU")) and not str(trainer.device).startswith("cpu")
-        if not use_gpu:
-            resources.pop("GPU", None)
+        resources, use_gpu = ray_process_resources(trainer.resources_per_process, trainer.device)
         self._channel = ray.remote(Channel).options(num_cpus=0, max_concurrency=64).remote()
         spec = {
             "config": text,
@@ -215,6 +272,11 @@ class RayTrainRun:
             except BaseException as exc:
                 self._error = exc
 
+        from torchon_torch.progress import StepProgress
+
+        self._display = StepProgress(
+            trainer.max_steps, self.log, live=trainer.progress, line_interval=trainer.log_interval
+        )
         self._thread = threading.Thread(target=target, name="torchon-ray-train", daemon=True)
         self._thread.start()
         self.ready = True
@@ -231,7 +293,8 @@ class RayTrainRun:
                 break
             self._check()
         while True:
-            events = ray.get(self._channel.wait.remote(self._seen, _WAIT))
+            events, calls = ray.get(self._channel.wait.remote(self._seen, self._calls, _WAIT))
+            self._show(calls)
             for event in events:
                 self._take(event)
             if self._seen >= wanted or not self._go_on:
@@ -252,12 +315,27 @@ class RayTrainRun:
         write_counters(trainer, event["counters"])
         if step > self._seen:
             self._seen = step
-            metrics = event["metrics"]
-            trainer.report(step=step, **metrics)
-            text = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-            self.log.info("step %d/%d  %s", step, trainer.max_steps, text)
+            trainer.report(step=step, **event["metrics"])
+        if event.get("tensorboard"):
+            uri = _join(self.storage, "tensorboard")
+            try:
+                storage_for(uri).download(uri, self.output / "tensorboard")
+            except Exception as exc:  # a view of the run, not the run: the end copies it again
+                self.log.debug("could not copy TensorBoard's events from %s: %s", uri, exc)
         if not event["go_on"]:
             self._go_on = False
+
+    def _show(self, calls: list[list[Any]]) -> None:
+        """Show worker 0's progress calls on this process's display, as a local run shows its own."""
+        self._calls += len(calls)
+        display = self._display
+        for name, *args in calls:
+            if name == "start":
+                display.start_step(*args)
+            elif name == "tick":
+                display.tick(args[0], lambda loss=args[1]: loss)
+            else:
+                display.end_step(lambda line=args[0]: line, last=args[1])
 
     def _check(self) -> None:
         """Fail when the Ray Train run ended without saying so in the channel (its workers failed too often)."""
@@ -306,6 +384,9 @@ class RayTrainRun:
 
     def close(self) -> None:
         self._end()
+        if self._display is not None:
+            self._display.close()
+            self._display = None
         if self._channel is not None:
             import ray
 
@@ -352,7 +433,8 @@ def worker_loop(spec: dict[str, Any]) -> None:
 
         built = loads(spec["config"], f"<trainer of Ray Train worker {rank}>").build()
         trainer = built.root
-        trainer.join(Place(rank, world, 0, local_rank=local_rank, external=True))
+        relay = ProgressRelay(channel) if rank == 0 else None
+        trainer.join(Place(rank, world, 0, local_rank=local_rank, external=True, display=relay))
         run_context = torchon.Context(
             env=get_env(), output_dir=output, resume=resume, logger=logging.getLogger("torchon.run")
         )
@@ -376,23 +458,29 @@ def _lead(trainer: Any, channel: Any, storage: str | None, output: Path) -> None
     import ray
 
     ray.get(channel.hello.remote(trainer.steps_done))
+    tensorboard = output / "tensorboard"
+    shared = float("-inf")  # when TensorBoard's events last went to remote storage: first after step one
     while ray.get(channel.next.remote(trainer.steps_done)):
         go_on = trainer.steps_done < trainer.max_steps and trainer.step()
         checkpointed = None
         if trainer.checkpoint and (output / "checkpoints" / "last").is_dir():
-            writer = trainer._writer
-            if storage is not None and writer is not None:
-                writer.wait()  # written: now uploaded, so that a restarted worker finds it
+            if storage is not None:
+                trainer.wait_for_checkpoint()  # written: now uploaded, so that a restarted worker finds it
                 storage_upload(output / "checkpoints" / "last", _join(storage, "checkpoints/last"))
-                checkpointed = trainer.steps_done
-            elif storage is None:
-                checkpointed = trainer.steps_done
+            checkpointed = trainer.steps_done
+        # with remote storage, TensorBoard's events reach the driver's output folder as the run goes
+        share = storage is not None and tensorboard.is_dir() and time.monotonic() - shared >= _SHARE_EVERY
+        if share:
+            assert storage is not None
+            storage_upload(tensorboard, _join(storage, "tensorboard"))
+            shared = time.monotonic()
         event = {
             "step": trainer.steps_done,
             "metrics": dict(trainer.last_metrics),
             "counters": read_counters(trainer),
             "go_on": bool(go_on),
             "checkpointed": checkpointed,
+            "tensorboard": share,
         }
         ray.get(channel.report.remote(event))
         if not go_on:

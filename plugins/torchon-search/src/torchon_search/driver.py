@@ -145,6 +145,7 @@ class Driver:
         self._running: dict[str, tuple[TrialRecord, Any, _Lane, dict[str, Any]]] = {}
         self._released: set[str] = set()  # running, but done with their work: not counted against concurrency
         self._active: dict[str, _StageRun] = {}  # stages whose trials are running, by name
+        self._resources: dict[str, dict[str, Any]] = {}  # what each stage's trials hold, by stage name
         self._number = 0
 
     # -- the executor --------------------------------------------------------------------------------------
@@ -231,10 +232,28 @@ class Driver:
             self.display.stage(stage.name, sum(lane.budget for lane in lanes), opts.metric, opts.mode)
         if self._executor is None:
             self._executor = self._start_executor()
-        why = self._executor.fits(opts.resources)
+        why = self._executor.fits(self.resources(stage))
         if why:
             raise RunFailed(f"stage {stage.name}: {why}; lower its resources")
         return _StageRun(stage, list(lanes), opts.max_concurrent or self._executor.max_concurrent)
+
+    def resources(self, stage: StageSpec) -> dict[str, Any]:
+        """What each trial of ``stage`` holds: the stage's ``resources``, and ``workers`` (what each of its
+        processes holds) when the trial's runnable trains on processes of its own that the executor places, such
+        as a Trainer on Ray Train, so they are counted before the trial starts (the runnable's class says, by a
+        ``trial_workers(arguments, executor)`` class method)."""
+        if stage.name not in self._resources:
+            resources: dict[str, Any] = dict(stage.options.resources)
+            ask = getattr(getattr(stage.node, "target", None), "trial_workers", None)
+            if callable(ask):
+                try:
+                    workers = ask(dict(getattr(stage.node, "kwargs", {})), self.executor_name)
+                except (TypeError, ValueError) as exc:
+                    raise RunFailed(f"stage {stage.name}: {exc}") from None
+                if workers:
+                    resources["workers"] = [dict(w) for w in workers]
+            self._resources[stage.name] = resources
+        return self._resources[stage.name]
 
     def _submit(self, executor: Executor) -> None:
         """Start trials while they fit, taking turns between the running stages (and each stage's lanes)."""
@@ -242,7 +261,7 @@ class Driver:
         while started:
             started = False
             for run in list(self._active.values()):
-                resources = run.stage.options.resources
+                resources = self.resources(run.stage)
                 if run.stopping is not None or not run.pending:
                     continue
                 if run.limit is not None and run.holding(self._running, self._released) >= run.limit:
@@ -380,7 +399,7 @@ class Driver:
         record.status = "running"
         record.seconds = time.time()
         self._running[key] = (record, trial, lane, payload)
-        executor.submit(Task(key, payload, dict(stage.options.resources), log=str(folder / "trial.log")))
+        executor.submit(Task(key, payload, self.resources(stage), log=str(folder / "trial.log")))
         self._tell(stage, record, "started")
 
     def _replay(self, trial: Any, lane: _Lane, record: TrialRecord) -> None:
@@ -567,7 +586,7 @@ class Driver:
                 Task(
                     record.key,
                     payload,
-                    dict(stage.options.resources),
+                    self.resources(stage),
                     log=str(Path(record.dir) / "trial.log"),
                 )
             )

@@ -54,13 +54,15 @@ class Task:
     :ivar id: unique within the executor's life; events name it.
     :ivar payload: plain data for ``run``.
     :ivar resources: what the task needs: ``cpus`` (default 1), ``gpus`` (default 0), ``memory_mb`` (a limit;
-        default none). An executor starts a task only when that much is free.
+        default none), and ``workers``: a list of what each process the task starts elsewhere holds (a Trainer
+        on Ray Train: the ``ray`` executor places them; others ignore it). An executor starts a task only when
+        that much is free.
     :ivar log: a file to send the task's standard output and error to (None: the executor chooses).
     """
 
     id: str
     payload: Mapping[str, Any]
-    resources: Mapping[str, float] = field(default_factory=dict)
+    resources: Mapping[str, Any] = field(default_factory=dict)
     log: str | None = None
 
 
@@ -110,11 +112,11 @@ class Executor(ABC):
         """Start workers (may take a while); raise :class:`ExecutorError` when they cannot start."""
 
     @abstractmethod
-    def can_start(self, resources: Mapping[str, float]) -> bool:
+    def can_start(self, resources: Mapping[str, Any]) -> bool:
         """Whether a task needing ``resources`` can start now."""
 
     @abstractmethod
-    def fits(self, resources: Mapping[str, float]) -> str | None:
+    def fits(self, resources: Mapping[str, Any]) -> str | None:
         """None when a task needing ``resources`` can ever run here, else why not (e.g. more GPUs than exist)."""
 
     @abstractmethod

@@ -105,7 +105,7 @@ class LocalExecutor(Executor):
             self._free_gpus = list(self._gpu_pool)
         return self._free_gpus
 
-    def fits(self, resources: Mapping[str, float]) -> str | None:
+    def fits(self, resources: Mapping[str, Any]) -> str | None:
         cpus = float(resources.get("cpus", 1))
         gpus = int(resources.get("gpus", 0))
         if cpus > self.cpus:
@@ -117,7 +117,7 @@ class LocalExecutor(Executor):
                 return f"a trial asks for {gpus} GPUs but {len(self._gpu_pool)} are visible here"
         return None
 
-    def can_start(self, resources: Mapping[str, float]) -> bool:
+    def can_start(self, resources: Mapping[str, Any]) -> bool:
         active = sum(not t.released for t in self._tasks.values())
         if self.max_concurrent is not None and active >= self.max_concurrent:
             return False

@@ -7,7 +7,7 @@ exits with status 2 having written nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,7 +16,15 @@ from torch import nn
 from torchon.api import ArgumentError, did_you_mean
 from torchon_torch.metrics import Metric
 
-__all__ = ["check_counts", "check_device", "check_executor", "make_optimizer", "make_scheduler", "monitored"]
+__all__ = [
+    "check_counts",
+    "check_device",
+    "check_executor",
+    "make_optimizer",
+    "make_scheduler",
+    "monitored",
+    "ray_process_resources",
+]
 
 
 def check_counts(values: dict[str, Any]) -> None:
@@ -180,3 +188,17 @@ def make_scheduler(scheduler: Any, optim: torch.optim.Optimizer, val_metric: str
             "scheduler", "ReduceLROnPlateau needs a validation metric", fix="give val_data (and val_metric)"
         )
     return made
+
+
+def ray_process_resources(
+    resources: Mapping[str, float] | None, device: Any
+) -> tuple[dict[str, float], bool]:
+    """What each Ray Train process of a Trainer holds of a node, and whether it uses a GPU: ``resources_per_process``,
+    else one GPU for a CUDA device and one CPU otherwise. One rule for the run and for a search counting it."""
+    out = dict(resources or {})
+    if not out:
+        out = {"GPU": 1} if str(device).startswith("cuda") else {"CPU": 1}
+    use_gpu = bool(out.get("GPU")) and not str(device).startswith("cpu")
+    if not use_gpu:
+        out.pop("GPU", None)
+    return out, use_gpu

@@ -78,6 +78,7 @@ class Place:
         *,
         local_rank: int | None = None,
         external: bool = False,
+        display: Any = None,
     ) -> None:
         self.rank, self.world, self.port = rank, world, port
         self.store = store  # process 0's TCPStore, which the others join
@@ -86,6 +87,9 @@ class Place:
         self.local_rank = rank if local_rank is None else local_rank
         # the process group was set up by someone else (Ray Train's workers): joined as it is, never destroyed here
         self.external = external
+        # process 0's progress display, when another process shows it (a Ray Train worker 0 relays it to the
+        # driver): a :class:`~torchon_torch.progress.StepProgress` or anything with its four methods
+        self.display = display
 
 
 @runtime_checkable

@@ -41,6 +41,7 @@ from torchon_torch.checks import (
     make_optimizer,
     make_scheduler,
     monitored,
+    ray_process_resources,
 )
 from torchon_torch.data import Batches
 from torchon_torch.distributed import Place
@@ -287,10 +288,32 @@ class Trainer(torchon.Runnable):
         if self.executor is not None:
             return self.executor
         extra = torchon.get_env().extra
-        chosen = extra.get("executor")
-        if chosen == "ray" and (self.processes > 1 or not extra.get("trial")):
-            return "ray"
-        return "local"
+        trial = extra.get("trial") or {}
+        if trial:  # a search's trial: a one-process one trains where the search put it
+            return "ray" if self.processes > 1 and trial.get("executor") == "ray" else "local"
+        return "ray" if extra.get("executor") == "ray" else "local"
+
+    @classmethod
+    def trial_workers(cls, arguments: Mapping[str, Any], executor: str) -> list[dict[str, float]]:
+        """What each process of a search's trial holds of a Ray cluster when the trial's Trainer trains on Ray
+        Train (none: it trains in the trial's own slot). A search whose trials run on ``executor`` counts these
+        before it starts a trial, so trials wait for room instead of holding a slot while their workers wait."""
+        processes = arguments.get("processes", 1)
+        placed = arguments.get("executor")
+        if placed is None:
+            placed = executor if isinstance(processes, int) and processes > 1 else "local"
+        if placed != "ray":
+            return []
+        if not isinstance(processes, int) or isinstance(processes, bool):
+            raise ValueError(
+                "a Trainer on Ray Train inside a search needs a fixed number of processes (write processes: N, "
+                "not a search space), so the search can reserve room for each trial's processes"
+            )
+        resources = arguments.get("resources_per_process")
+        if resources is not None and not isinstance(resources, Mapping):
+            raise ValueError("resources_per_process must be a fixed mapping, not a search space")
+        per_process, _ = ray_process_resources(resources, arguments.get("device", "auto"))
+        return [dict(per_process) for _ in range(processes)]
 
     def teardown(self) -> None:
         if self._run is not None:
@@ -332,6 +355,13 @@ class Trainer(torchon.Runnable):
         if self._run is None or not self._run.ready:
             raise RuntimeError("Trainer.setup(context) must be called before step()")
         return self._run
+
+    def wait_for_checkpoint(self) -> None:
+        """Return once the last checkpoint is written (they are written in the background): before something
+        else reads or copies it."""
+        writer = self._run.writer if self._run is not None else None
+        if writer is not None:
+            writer.wait()
 
     # the run's training batches and checkpoint writer, for tests and benchmarks that look inside
 

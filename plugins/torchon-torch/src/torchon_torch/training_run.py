@@ -301,7 +301,8 @@ class TrainingRun:
                 purge_step=trainer.steps_done + 1 if trainer.steps_done else None,
                 default_step=lambda: trainer.steps_done,
             )
-        self._display = StepProgress(
+        relayed = self.place.display if self.place is not None else None
+        self._display = relayed or StepProgress(
             trainer.max_steps, self.log, live=trainer.progress and chief, line_interval=trainer.log_interval
         )
         if chief and self.output is not None:

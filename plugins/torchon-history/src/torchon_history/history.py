@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchon.errors import UsageError
-from torchon.run_folder import RunFolder
+from torchon.api import RunFolder, UsageError
 
 __all__ = ["Run", "find_runs", "read_run"]
 
@@ -94,7 +93,7 @@ class Run:
 
     def config_tree(self) -> Any:
         """The config as this run ran it (its ``config.yaml``), parsed: nothing resolved, nothing imported."""
-        from torchon.config.yaml_loader import parse_documents
+        from torchon.api import parse_documents
 
         path = self.folder / RunFolder.CONFIG
         docs = [d for d in parse_documents(path.read_text(encoding="utf-8"), str(path)) if d is not None]

@@ -1,5 +1,6 @@
 """``torchon runs`` and ``torchon compare`` on real run folders: runs that finished, failed, were interrupted with
-Ctrl-C, were killed (``kill -9``), and one still running."""
+Ctrl-C, were killed (``kill -9``), and one still running. The commands are found as a user's ``torchon`` finds
+them: with plugin autoload on."""
 
 from __future__ import annotations
 
@@ -37,11 +38,17 @@ class Job(torchon.Runnable):
 """
 
 CONFIG = "ext: ./ext.py\n---\n!ext.Job\nlr: 0.1\nwidth: 4\n"
+ENV = {k: v for k, v in os.environ.items() if k != "TORCHON_DISABLE_PLUGIN_AUTOLOAD"}
 
 
 def torchon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "torchon", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "torchon", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=ENV,
+        timeout=120,
     )
 
 
@@ -50,6 +57,7 @@ def start(cwd: Path, out: str, *overrides: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "torchon", "run", "job.yaml", "+wait=60", *overrides, "-o", out],
         cwd=cwd,
+        env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -152,3 +160,16 @@ def test_compare_refuses_what_it_cannot_compare(history: Path) -> None:
     missing = torchon("compare", "runs/job/1-done", "runs/nope", cwd=history)
     assert missing.returncode == 2 and "runs/nope is not a run folder" in missing.stderr
     assert "Traceback" not in one.stderr + missing.stderr
+
+
+def test_the_commands_complete_beside_run(tmp_path: Path) -> None:
+    pytest.importorskip("argcomplete")
+    out, line = tmp_path / "completions", "torchon ru"
+    env = {**ENV, "_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    env["_ARGCOMPLETE_STDOUT_FILENAME"] = str(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchon"], cwd=tmp_path, env=env, capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    # two commands: no space after either
+    assert sorted(w for w in out.read_text().split("\v") if w) == ["run", "runs"]

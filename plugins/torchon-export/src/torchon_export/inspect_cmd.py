@@ -8,8 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from torchon.cli.command import Command
-from torchon.distributions import installed_version
+from torchon.api import Command
 
 __all__ = ["InspectCommand", "describe_bundle"]
 
@@ -25,7 +24,7 @@ def _size(n: int) -> str:
 
 def describe_bundle(manifest: dict[str, Any], uri: str) -> list[str]:
     """The human-readable listing of a manifest."""
-    from torchon.bundle.manifest import node_label
+    from torchon.api import installed_version, node_label
 
     lines = [
         f"bundle {uri}",
@@ -81,9 +80,7 @@ class InspectCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from torchon.bundle.files import BundleIntegrityError
-        from torchon.bundle.load import local_bundle, verify
-        from torchon.bundle.manifest import read_manifest
+        from torchon.api import BundleIntegrityError, local_bundle, read_manifest, verify
 
         with tempfile.TemporaryDirectory(prefix="torchon-inspect-") as scratch:
             try:

@@ -7,8 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from torchon.cli.command import Command
-from torchon.run_history import Run, find_runs, read_run
+from torchon.api import Command, UsageError
+from torchon_history.history import Run, find_runs, read_run
 
 __all__ = ["CompareCommand", "RunsCommand"]
 
@@ -74,8 +74,7 @@ class CompareCommand(Command):
         parser.add_argument("--json", action="store_true", help="print the comparison as JSON, for scripts")
 
     def run(self, args: argparse.Namespace) -> int:
-        from torchon.config.overrides import difference
-        from torchon.errors import UsageError
+        from torchon_history.difference import difference
 
         if len(args.runs) < 2:
             raise UsageError("torchon compare needs two runs or more: torchon compare RUN RUN...")
@@ -103,8 +102,7 @@ class CompareCommand(Command):
 
     @staticmethod
     def _tree(run: Run) -> object:
-        from torchon.config.errors import ConfigError
-        from torchon.errors import UsageError
+        from torchon.api import ConfigError
 
         try:
             return run.config_tree()
