@@ -1,5 +1,8 @@
 """The channel between a Ray Train run's driver and its worker 0, as a plain object (Ray runs it as an async
-actor): every change wakes whoever waits for it at once, and a step redone after a restart is not news."""
+actor): every change wakes whoever waits for it at once, and a step redone after a restart is not news.
+
+Marked ``ray`` to run with the plugin's other tests (``-m ray``, where torchon-ray is installed); no head needed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,11 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from torchon_ray.train import Channel, ProgressRelay
+
+pytestmark = pytest.mark.ray
 
 
 def event(step: int, go_on: bool = True, checkpointed: int | None = None) -> dict[str, Any]:
