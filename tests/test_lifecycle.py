@@ -109,3 +109,31 @@ def test_trial_hooks_reach_plugins_through_the_session(probes: tuple[Probe, Prob
     session.trial_reported(trial, 1, {"loss": 0.5})  # no plugin implements it: nothing happens
     session.trial_finished(trial)
     assert probe.events == [("trial", 7)]
+
+
+@pytest.mark.parametrize(
+    ("best", "warned"),
+    [({"metric": "loss", "value": 0.5, "mode": "min"}, False), ({"loss": 0.5}, True)],
+)
+def test_best_is_recorded_and_a_best_run_history_cannot_show_is_told(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, best: dict[str, Any], warned: bool
+) -> None:
+    ext = f"job_ext{int(warned)}"  # one module name per case: the run imports it into this process
+    (tmp_path / ext).mkdir()
+    (tmp_path / ext / "__init__.py").write_text(
+        "from torchon.component import Runnable\n\n"
+        "class Job(Runnable):\n"
+        "    def run(self):\n"
+        "        pass\n\n"
+        "    def best(self):\n"
+        f"        return {best!r}\n"
+    )
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"{ext}: {tmp_path / ext}\n---\n!{ext}.Job {{}}\n")
+    assert run_config(config, output=str(tmp_path / "out")) == 0
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["best"] == best
+    told = [r.getMessage() for r in caplog.records if "best() gave" in r.getMessage()]
+    assert told == (
+        ["Job.best() gave {'loss': 0.5}; run history shows a best result given as {'metric': NAME, 'value': "
+         "NUMBER} (optionally 'mode' and 'at')"] if warned else []
+    )  # fmt: skip

@@ -202,6 +202,14 @@ def _record_best(root: Any, record: dict[str, Any]) -> None:
         best = root.best() if callable(getattr(root, "best", None)) else None
         if best is not None:
             record["best"] = {str(k): v for k, v in dict(best).items()}
+            if not {"metric", "value"} <= record["best"].keys():
+                form = "{'metric': NAME, 'value': NUMBER} (optionally 'mode' and 'at')"
+                logger.warning(
+                    "%s.best() gave %r; run history shows a best result given as %s",
+                    type(root).__name__,
+                    best,
+                    form,
+                )
     except Exception:  # the record is a courtesy: it never changes how the run ends
         logger.warning("%s.best() failed", type(root).__name__, exc_info=True)
 
