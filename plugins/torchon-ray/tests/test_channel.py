@@ -89,5 +89,7 @@ def test_the_progress_relay_hands_each_display_call_to_the_driver() -> None:
     relay.tick(5, lambda: 0.25)
     assert relay.end_step(lambda: "step 1/2  done", last=False)
     assert channel.calls == [["start", 1, 10], ["tick", 5, 0.25], ["end", "step 1/2  done", False]]
-    _, calls = asyncio.run(channel.wait(0, 1, 0.1))
-    assert calls == channel.calls[1:]
+    unseen = channel.calls[1:]
+    _, calls = asyncio.run(channel.wait(0, 1, 0.1))  # the driver has shown the first call
+    assert calls == unseen
+    assert channel.calls == unseen and channel.dropped == 1  # what it has shown is not kept

@@ -68,6 +68,7 @@ class Channel:
         self.starts = 0  # how many times worker 0 started (more than once: Ray Train restarted the workers)
         self.resumed = 0  # the step worker 0 last started from
         self.calls: list[list[Any]] = []  # worker 0's progress display, call by call (see ProgressRelay)
+        self.dropped = 0  # calls the driver has shown, dropped from ``calls`` (a long run sends many)
         self._changed = asyncio.Event()
 
     def _change(self) -> None:
@@ -136,14 +137,17 @@ class Channel:
     async def wait(
         self, after: int, calls: int, timeout: float
     ) -> tuple[list[dict[str, Any]], list[list[Any]]]:
-        """The driver: the events of steps after ``after`` and the progress calls after the first ``calls``,
-        waiting up to ``timeout`` for either."""
+        """The driver: the events of steps after ``after`` and the progress calls after the first ``calls`` (which
+        it has shown: they are dropped), waiting up to ``timeout`` for either."""
+        if calls > self.dropped:
+            del self.calls[: calls - self.dropped]
+            self.dropped = calls
 
         def new() -> list[dict[str, Any]]:
             return [e for e in self.events if e["step"] > after or not e["go_on"]]
 
-        await self._until(lambda: bool(new()) or len(self.calls) > calls, timeout)
-        return new(), self.calls[calls:]
+        await self._until(lambda: bool(new()) or bool(self.calls), timeout)
+        return new(), list(self.calls)
 
 
 class ProgressRelay:
