@@ -29,6 +29,7 @@ MB = 1e6
 
 def main() -> None:
     import boto3
+    import numpy as np
 
     import torchon
     from torchon.bundle.load import verify
@@ -57,8 +58,10 @@ def main() -> None:
         sys.path.insert(0, str(folder))
         from bench_blob import Blob  # type: ignore[import-not-found]
 
+        blob = Blob(0)  # its data set after construction: state, one .npy file (torchon-numpy's saver)
+        blob.data = np.random.default_rng(0).random(SIZE // 4, dtype=np.float32)
         bundle = folder / "bundle"
-        torchon.save(Blob(SIZE // 4), bundle)
+        torchon.save(blob, bundle)
         npy = max(bundle.rglob("*.npy"), key=lambda p: p.stat().st_size)
         total = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
         backend = S3Storage()

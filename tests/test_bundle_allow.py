@@ -194,11 +194,23 @@ def test_allow_does_not_allow_code_savers(tmp_path: Path) -> None:
     (tmp_path / "ratio_ext.py").write_text(
         textwrap.dedent(
             """
+            import pickle
             from fractions import Fraction
             import torchon
 
+            class PickleSaver(torchon.Saver):  # a code saver (torchon-numpy's joblib is another)
+                name = "pickle"
+                safety = "code"
+
+                def save(self, obj, state, folder):
+                    folder.write_bytes("state.pkl", pickle.dumps(state))
+                    return {}
+
+                def load(self, obj, state, folder):
+                    return {**state, **pickle.loads(folder.read_bytes("state.pkl"))}
+
             class Ratio(torchon.Component):
-                savers = ("joblib",)
+                savers = (PickleSaver,)
 
                 def __init__(self) -> None:
                     self.value = Fraction(1, 3)

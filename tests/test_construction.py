@@ -106,15 +106,6 @@ def test_attributes_set_after_construction_are_state(classes: Any) -> None:
     assert pipeline.get_state() == {"cache": {"k": 1}}
 
 
-def test_a_trained_array_round_trips(classes: Any, tmp_path: Path) -> None:
-    pipeline = classes.Pipeline(size=4)
-    pipeline.table += np.arange(4.0)
-    torchon.save(pipeline, tmp_path / "b")
-    loaded = torchon.load(tmp_path / "b")
-    assert loaded.table.tolist() == [0.0, 1.0, 2.0, 3.0]
-    assert loaded.frozen.tolist() == [0, 1, 2, 3]
-
-
 def test_a_float_replaced_many_times_is_state_whatever_addresses_it_gets(classes: Any) -> None:
     """Floats are recycled by CPython's allocator: a new value can land at the address of the one __init__ set."""
     for _ in range(20):

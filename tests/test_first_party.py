@@ -1,14 +1,20 @@
 """What the kernel alone says when a config or a command needs one of torchon's own plugins that is not there:
-a git or PyPI spec in a header, and ``torchon new``, name torchon-extensions and how to install it.
+a git or PyPI spec in a header, and ``torchon new``, name torchon-extensions and how to install it; a bundle saved
+with ``npy`` or ``joblib``, and a numpy array to save, name torchon-numpy.
 
 The kernel's tests run with plugin autoload off, so these hold whether or not the plugin is installed."""
 
 from __future__ import annotations
 
+import json
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import torchon
+from torchon.bundle import BundleError, SaveError
 from torchon.cli.main import main
 from torchon.config import ConfigError, load_config
 from torchon.first_party import FIRST_PARTY
@@ -79,3 +85,63 @@ def test_a_command_no_plugin_registers_is_an_argparse_error(capsys: pytest.Captu
         main(["nope"])
     assert info.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("saver", "dist"), sorted(FIRST_PARTY["savers"].items()))
+def test_a_bundle_saved_with_a_first_party_saver_names_its_plugin(
+    saver: str, dist: str, tmp_path: Path, corpus_manager: Any
+) -> None:
+    from bundle_classes import Counter
+
+    counter = Counter()
+    counter.total = 7
+    torchon.save(counter, tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    claim = {"name": saver, "safety": "data", "protocol": 1, "distribution": "torchon", "version": "0.1.0"}
+    manifest["nodes"][0]["savers"].append(claim)  # as torchon 0.1.0 recorded its own npy and joblib
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError) as info:
+        torchon.load(tmp_path / "b", trust=True)
+    assert str(info.value).endswith(
+        f": (top): saver {saver!r} is not installed (known: json); install {dist} (pip install {dist})"
+    )
+
+
+def test_a_class_listing_joblib_names_torchon_numpy(tmp_path: Path, corpus_manager: Any) -> None:
+    from bundle_classes import JoblibRatio
+
+    ratio = JoblibRatio()
+    ratio.value = Fraction(2, 7)
+    with pytest.raises(
+        SaveError,
+        match=r"JoblibRatio lists saver 'joblib', which no installed plugin registers \(known: json\); install "
+        r"torchon-numpy \(pip install torchon-numpy\)$",
+    ):
+        torchon.save(ratio, tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saving_a_numpy_array_without_its_saver_names_torchon_numpy(
+    tmp_path: Path, corpus_manager: Any
+) -> None:
+    np = pytest.importorskip("numpy")
+    from construction_classes import Pipeline
+
+    pipeline = Pipeline(size=4)
+    pipeline.table += np.arange(4.0)  # trained in place: state, which only a saver of arrays can save
+    with pytest.raises(SaveError) as info:
+        torchon.save(pipeline, tmp_path / "b")
+    message = str(info.value)
+    assert (
+        "attribute table (ndarray) was set or changed after __init__ returned and is not plain data"
+        in message
+    )
+    assert message.endswith(
+        "; numpy arrays are saved by torchon-numpy (pip install torchon-numpy), which is not installed or not loaded"
+    )
+    assert list(tmp_path.iterdir()) == []
+    pipeline.table = [0.0, 1.0]  # no array: no word of torchon-numpy
+    pipeline.extra = Fraction(1, 2)
+    with pytest.raises(SaveError) as info:
+        torchon.save(pipeline, tmp_path / "b")
+    assert "torchon-numpy" not in str(info.value)

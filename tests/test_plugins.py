@@ -72,7 +72,7 @@ def test_builtins_register_through_the_same_hooks() -> None:
     ]
     assert all(p.builtin and p.distribution == "torchon" for p in manager.plugins.values())
     assert {"plugins", "run"} <= set(manager.commands.names())
-    assert manager.savers.names() == ["joblib", "json", "npy"]
+    assert manager.savers.names() == ["json"]  # npy and joblib come with torchon-numpy
     assert manager.resolvers.names() == ["local"]  # git and pypi come with torchon-extensions
     assert manager.storage.names() == ["file"]
     assert manager.tags.names() == ["artifact"]  # the kernel's one tag: bundles carry what it names

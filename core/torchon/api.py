@@ -16,6 +16,7 @@ _BY_MODULE = {  # the module each name is imported from on first use
     "torchon.bundle.load": "load local_bundle verify",
     "torchon.bundle.manifest": "node_label read_manifest",
     "torchon.bundle.save": "SaveError save",
+    "torchon.bundle.savers": "is_plain",
     "torchon.cli.command": "Command",
     "torchon.component": "Component Context Partial Runnable init_signature",
     "torchon.config": "Config load_config loads",
@@ -26,13 +27,12 @@ _BY_MODULE = {  # the module each name is imported from on first use
     "torchon.config.provenance": "recall remember",
     "torchon.config.types": "Unbuilt check_value describe_type type_hints",
     "torchon.config.yaml_loader": "parse_documents",
-    "torchon.distributions": "installed_version module_distributions",
+    "torchon.distributions": "forget_distributions installed_version module_distributions",
     "torchon.env": "Environment get_env set_env",
     "torchon.errors": "ArgumentError RunFailed TorchonError UsageError UserError",
     "torchon.extensions": "ExtensionError ExtensionResolver ExtensionSpec ResolvedExtension classify_spec "
     "has_project_file import_extension key_mismatch module_names_in",
-    "torchon.extensions.local": "put_on_path",
-    "torchon.extensions.pip": "Installed installed_for_module pip_install",
+    "torchon.extensions.local": "git_source put_on_path",
     "torchon.first_party": "FIRST_PARTY first_party",
     "torchon.hookspecs": "hookimpl",
     "torchon.importing": "import_target",
@@ -52,18 +52,17 @@ _MODULES = {"metrics": "torchon.metrics", "session": "torchon.session"}
 __all__ = ["FIRST_PARTY", "METRICS_FD_ENV", "ArgumentError", "BundleError", "BundleIntegrityError", "CList"]
 __all__ += ["CMap", "Command", "CommandRegistry", "Component", "Config", "ConfigError", "Context"]
 __all__ += ["DumpError", "Environment", "ExecutorRegistry", "ExtensionError", "ExtensionResolver"]
-__all__ += ["ExtensionSpec", "Installed", "LinkNode", "LocalStorage", "Mark", "Partial", "PluginManager"]
-__all__ += ["ReadFolder", "ResolvedExtension", "ResolverRegistry", "RunFailed", "RunFolder", "RunInfo"]
-__all__ += ["Runnable", "SaveError", "Saver", "SaverRegistry", "Storage", "StorageError", "StorageRegistry"]
-__all__ += ["TagNode", "TagRegistry", "TorchonError", "TreeBuilder", "TrialInfo", "Unbuilt", "UsageError"]
-__all__ += ["UserError", "WriteFolder", "check_value", "classify_spec", "contents", "describe_type"]
-__all__ += ["did_you_mean", "dump_yaml", "first_party", "get_env", "get_manager", "has_project_file"]
-__all__ += ["hookimpl", "import_extension", "import_target", "init_signature", "inline_yaml"]
-__all__ += ["installed_for_module", "installed_version", "key_mismatch", "load", "load_config", "loads"]
+__all__ += ["ExtensionSpec", "LinkNode", "LocalStorage", "Mark", "Partial", "PluginManager", "ReadFolder"]
+__all__ += ["ResolvedExtension", "ResolverRegistry", "RunFailed", "RunFolder", "RunInfo", "Runnable"]
+__all__ += ["SaveError", "Saver", "SaverRegistry", "Storage", "StorageError", "StorageRegistry", "TagNode"]
+__all__ += ["TagRegistry", "TorchonError", "TreeBuilder", "TrialInfo", "Unbuilt", "UsageError", "UserError"]
+__all__ += ["WriteFolder", "check_value", "classify_spec", "contents", "describe_type", "did_you_mean"]
+__all__ += ["dump_yaml", "first_party", "forget_distributions", "get_env", "get_manager", "git_source"]
+__all__ += ["has_project_file", "hookimpl", "import_extension", "import_target", "init_signature"]
+__all__ += ["inline_yaml", "installed_version", "is_plain", "key_mismatch", "load", "load_config", "loads"]
 __all__ += ["local_bundle", "metrics", "module_distributions", "module_names_in", "node_label"]
-__all__ += ["parse_documents", "pip_install", "put_on_path", "read_manifest", "recall", "remember", "save"]
-__all__ += ["session", "set_env", "set_manager", "split_scheme", "storage_for", "type_hints", "verify"]
-__all__ += ["walk"]
+__all__ += ["parse_documents", "put_on_path", "read_manifest", "recall", "remember", "save", "session"]
+__all__ += ["set_env", "set_manager", "split_scheme", "storage_for", "type_hints", "verify", "walk"]
 
 if TYPE_CHECKING:
     from torchon import metrics, session
@@ -71,6 +70,7 @@ if TYPE_CHECKING:
     from torchon.bundle.load import load, local_bundle, verify
     from torchon.bundle.manifest import node_label, read_manifest
     from torchon.bundle.save import SaveError, save
+    from torchon.bundle.savers import is_plain
     from torchon.cli.command import Command
     from torchon.component import Component, Context, Partial, Runnable, init_signature
     from torchon.config import Config, load_config, loads
@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from torchon.config.provenance import recall, remember
     from torchon.config.types import Unbuilt, check_value, describe_type, type_hints
     from torchon.config.yaml_loader import parse_documents
-    from torchon.distributions import installed_version, module_distributions
+    from torchon.distributions import forget_distributions, installed_version, module_distributions
     from torchon.env import Environment, get_env, set_env
     from torchon.errors import ArgumentError, RunFailed, TorchonError, UsageError, UserError
     from torchon.extensions import (
@@ -95,8 +95,7 @@ if TYPE_CHECKING:
         key_mismatch,
         module_names_in,
     )
-    from torchon.extensions.local import put_on_path
-    from torchon.extensions.pip import Installed, installed_for_module, pip_install
+    from torchon.extensions.local import git_source, put_on_path
     from torchon.first_party import FIRST_PARTY, first_party
     from torchon.hookspecs import hookimpl
     from torchon.importing import import_target

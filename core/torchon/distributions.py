@@ -1,12 +1,12 @@
 """Which installed distribution provides a module: what bundles, locks and extensions record.
 
 ``importlib.metadata.packages_distributions()`` reads every installed distribution's file list (~90 ms here), and a
-version ~1 ms, so both are kept until :func:`forget` is called, which installing an extension does.
+version ~1 ms, so both are kept until :func:`forget_distributions` is called, which installing an extension does.
 """
 
 from __future__ import annotations
 
-__all__ = ["distribution_of", "forget", "installed_version", "module_distributions", "remember"]
+__all__ = ["distribution_of", "forget_distributions", "installed_version", "module_distributions", "remember"]
 
 _mapping: dict[str, list[str]] | None = None
 _versions: dict[str, str | None] = {}  # distribution -> version (None: not installed)
@@ -29,7 +29,7 @@ def remember(mapping: dict[str, list[str]]) -> None:
     _mapping = {module: list(dists) for module, dists in mapping.items()}
 
 
-def forget() -> None:
+def forget_distributions() -> None:
     """Read the installed distributions again next time (after pip installed something)."""
     global _mapping
     _mapping = None

@@ -20,7 +20,8 @@ FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
         },
         "executors": {"torchon-search": "local", "torchon-ray": "ray"},
         "storage": {"torchon-s3": "s3", "torchon-mlflow": "mlflow models runs"},
-        "resolvers": {"torchon-extensions": "git pypi"},
+        "savers": {"torchon-numpy": "npy joblib"},
+        "resolvers": {"torchon-extensions": "git pypi editable"},
         "commands": {
             "torchon-export": "serve inspect",
             "torchon-ray": "submit",

@@ -4,10 +4,12 @@ bundles declare this module as an extension in their config header."""
 from __future__ import annotations
 
 import json
+import pickle
 import queue
 from fractions import Fraction
 from typing import Any
 
+from torchon.bundle.savers import is_plain
 from torchon.component import Component
 from torchon.saver import Saver
 
@@ -39,13 +41,40 @@ class Worker(Component):
         self.done = 0
 
 
+class PickleSaver(Saver):
+    """A code saver: what is not plain data, pickled (loading it runs code, so only with trust=True)."""
+
+    name = "pickle"
+    safety = "code"
+
+    def can_save(self, obj: Any, state: dict[str, Any]) -> bool:
+        return any(not is_plain(v) for v in state.values())
+
+    def save(self, obj, state, folder):  # type: ignore[no-untyped-def]
+        values = {k: v for k, v in state.items() if not is_plain(v)}
+        folder.write_bytes("values.pkl", pickle.dumps(values))
+        return {k: v for k, v in state.items() if k not in values}
+
+    def load(self, obj, state, folder):  # type: ignore[no-untyped-def]
+        return {**state, **pickle.loads(folder.read_bytes("values.pkl"))}
+
+
 class Estimator(Component):
     """Holds an object nothing but a code saver can save."""
+
+    savers = (PickleSaver,)
+
+    def __init__(self) -> None:
+        self.ratio = Fraction(1, 3)
+
+
+class JoblibRatio(Component):
+    """Lists torchon-numpy's ``joblib`` saver by name (the kernel's tests run without that plugin)."""
 
     savers = ("joblib",)
 
     def __init__(self) -> None:
-        self.ratio = Fraction(1, 3)
+        self.value = Fraction(1, 3)
 
 
 class Counter(Component):

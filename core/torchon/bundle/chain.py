@@ -14,6 +14,7 @@ from typing import Any
 
 from torchon._component import ComponentBase
 from torchon.errors import TorchonError
+from torchon.first_party import first_party
 from torchon.importing import TargetImportError, import_target
 from torchon.registry import Entry
 from torchon.saver import Saver
@@ -79,9 +80,11 @@ def _declared(cls: type) -> list[SaverRef]:
         if isinstance(item, str):
             entry = get_manager().savers.get(item)
             if entry is None:
+                dist = first_party("savers", item)
                 raise ChainError(
                     f"{cls.__qualname__} lists saver {item!r}, which no installed plugin registers "
                     f"(known: {', '.join(get_manager().savers.names())})"
+                    + (f"; install {dist} (pip install {dist})" if dist else "")
                 )
             refs.append(_registered(entry))
         elif isinstance(item, type) and issubclass(item, Saver):
@@ -146,8 +149,9 @@ def find_saver(name: str, cls: type) -> SaverRef:
             return ref
     entry = get_manager().savers.get(name)
     if entry is None:
+        dist = first_party("savers", name)
+        fix = f"{dist} (pip install {dist})" if dist else "the plugin that provides it"
         raise ChainError(
-            f"saver {name!r} is not installed (known: {', '.join(get_manager().savers.names())}); install the "
-            "plugin that provides it"
+            f"saver {name!r} is not installed (known: {', '.join(get_manager().savers.names())}); install {fix}"
         )
     return _registered(entry)

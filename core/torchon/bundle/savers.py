@@ -1,21 +1,18 @@
-"""The kernel's savers: JSON for plain data (the default), ``.npy`` for numpy arrays, joblib for the rest.
-
-``json`` and ``npy`` are ``data`` savers: loading them runs no code (``np.load`` with ``allow_pickle=False``).
-``joblib`` is a ``code`` saver for objects nothing else can save (scikit-learn estimators, as Neuraxle's
-JoblibStepSaver): a component opts in by listing it, and a bundle using it loads only with ``trust=True``.
+"""The kernel's one saver: JSON for plain data, the default, last in every chain (a ``data`` saver: loading runs
+no code). Savers for anything else are plugins' (``npy`` and ``joblib`` come with torchon-numpy).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from typing import Any
 
 from torchon.bundle.files import ReadFolder, WriteFolder
+from torchon.first_party import first_party
 from torchon.saver import Saver
 
-__all__ = ["JoblibSaver", "JsonSaver", "NumpySaver", "is_plain"]
+__all__ = ["JsonSaver", "is_plain"]
 
 
 def is_plain(value: Any) -> bool:
@@ -64,12 +61,16 @@ class JsonSaver(Saver):
         if bad:
             listing = ", ".join(f"{k} ({t})" for k, t in sorted(bad.items()))
             one = len(bad) == 1
+            types = {f"{type(v).__module__}:{type(v).__name__}" for v in state.values()}
+            dist = first_party("savers", "npy") if "numpy:ndarray" in types else None
+            hint = f"; numpy arrays are saved by {dist} (pip install {dist}), which is not installed or not loaded"
             raise TypeError(
                 f"{type(obj).__qualname__}: attribute{'' if one else 's'} {listing} {'was' if one else 'were'} set "
                 f"or changed after __init__ returned and {'is' if one else 'are'} not plain data, so rebuilding the "
                 "object from its config would not bring it back. Fix: set it up in __init__ from the constructor's "
                 "arguments (it is then rebuilt on load), give the class a saver for it (its `savers` class "
                 "attribute), or list 'joblib' there (a code saver: loading needs trust=True)"
+                + (hint if dist else "")
             )
         folder.write_text("state.json", json.dumps(_encode(state), indent=1, sort_keys=True, allow_nan=False))
         return {}
@@ -79,68 +80,3 @@ class JsonSaver(Saver):
         if not isinstance(loaded, dict):
             raise ValueError(f"{folder.prefix}/state.json does not hold a JSON object")
         return {**_decode(loaded), **state}
-
-
-class NumpySaver(Saver):
-    """numpy arrays in a component's state, one ``.npy`` file each, read back without pickle."""
-
-    name = "npy"
-    safety = "data"
-
-    @staticmethod
-    def _arrays(state: dict[str, Any]) -> dict[str, Any]:
-        import numpy as np
-
-        return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-
-    def can_save(self, obj: Any, state: dict[str, Any]) -> bool:
-        return bool(self._arrays(state))
-
-    def save(self, obj: Any, state: dict[str, Any], folder: WriteFolder) -> dict[str, Any]:
-        import numpy as np
-
-        arrays = self._arrays(state)
-        index = {}
-        for i, (key, array) in enumerate(sorted(arrays.items())):
-            if array.dtype.hasobject:
-                raise TypeError(
-                    f"{type(obj).__qualname__}: array {key!r} holds Python objects; .npy without pickle cannot "
-                    "store it (use a numeric dtype, or list 'joblib' in the component's savers)"
-                )
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
-            folder.write_bytes(f"{i}.npy", buffer.getbuffer())
-            index[key] = f"{i}.npy"
-        folder.write_text("index.json", json.dumps(index, sort_keys=True))
-        return {k: v for k, v in state.items() if k not in arrays}
-
-    def load(self, obj: Any, state: dict[str, Any], folder: ReadFolder) -> dict[str, Any]:
-        import numpy as np
-
-        index = json.loads(folder.read_bytes("index.json"))
-        restored = dict(state)
-        for key, filename in index.items():
-            restored[key] = np.load(io.BytesIO(folder.read_bytes(filename)), allow_pickle=False)
-        return restored
-
-
-class JoblibSaver(Saver):
-    """State values nothing else can save, pickled with joblib. Loading it runs code: ``trust=True`` only."""
-
-    name = "joblib"
-    safety = "code"
-
-    def can_save(self, obj: Any, state: dict[str, Any]) -> bool:
-        return any(not is_plain(v) for v in state.values())
-
-    def save(self, obj: Any, state: dict[str, Any], folder: WriteFolder) -> dict[str, Any]:
-        import joblib
-
-        values = {k: v for k, v in state.items() if not is_plain(v)}
-        joblib.dump(values, folder.file("values.joblib"))
-        return {k: v for k, v in state.items() if k not in values}
-
-    def load(self, obj: Any, state: dict[str, Any], folder: ReadFolder) -> dict[str, Any]:
-        import joblib
-
-        return {**state, **joblib.load(folder.file("values.joblib"))}

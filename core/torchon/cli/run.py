@@ -51,7 +51,8 @@ class RunCommand(Command):
             "--install-extensions",
             action="store_true",
             help="install the header's git and PyPI extensions that are missing (git: cloned into torchon's "
-            "cache at the resolved commit; PyPI: with pip), into this Python environment",
+            "cache at the resolved commit; PyPI: with pip) and its local project folders (editable), into this "
+            "Python environment; comes with torchon-extensions",
         )
         parser.add_argument(
             "--locked",

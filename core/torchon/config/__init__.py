@@ -275,7 +275,7 @@ def _resolve_extensions(
 ) -> None:
     import importlib.util
 
-    from torchon.extensions import ExtensionError, ResolvedExtension
+    from torchon.extensions import ExtensionError, ResolvedExtension, has_project_file
     from torchon.first_party import first_party
     from torchon.importing import TargetImportError
 
@@ -295,12 +295,18 @@ def _resolve_extensions(
                     f"allow=[{ext.name!r}] (torchon serve --allow {ext.name}) to import it from that path"
                 )
                 raise ConfigError(what, ext.mark, fix=fix)
-        entry = manager.resolvers.get(ext.kind)
+        # A local project folder, when installing is allowed, is installed editable (torchon-extensions' resolver).
+        project = ext.kind == "local" and install and has_project_file(ext.local_path())
+        kind = "editable" if project else ext.kind
+        entry = manager.resolvers.get(kind)
         if entry is None:
-            dist = first_party("resolvers", ext.kind)
+            dist = first_party("resolvers", kind)
             known = ", ".join(manager.resolvers.names())
             what = f"extension {ext.name!r}: no resolver for {ext.kind!r} specs"
-            if dist:
+            if dist and kind == "editable":
+                what = f"extension {ext.name!r}: installing a local project (--install-extensions / install: true) comes with the {dist} plugin, which is not installed or not loaded"
+                fix = f"install {dist} (pip install {dist}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out; or, to use the folder from where it is, run without --install-extensions (and without install: true in the header)"
+            elif dist:
                 what += f" ({ext.kind} extensions come with the {dist} plugin, which is not installed or not loaded)"
                 fix = f"install {dist} (pip install {dist}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out; known kinds here: {known}"
             else:
@@ -312,7 +318,7 @@ def _resolve_extensions(
         except ExtensionError as exc:
             raise ConfigError(exc.what, ext.mark, fix=exc.fix) from exc
         except TargetImportError as exc:
-            what = f"the {ext.kind} resolver (plugin {entry.plugin!r}) cannot be imported: {exc}"
+            what = f"the {kind} resolver (plugin {entry.plugin!r}) cannot be imported: {exc}"
             raise ConfigError(what, ext.mark, fix="reinstall that plugin") from exc
 
 

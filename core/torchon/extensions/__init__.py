@@ -1,7 +1,7 @@
 """Extensions named in a config header (``my_ext: SPEC``, for ``!my_ext.Name``): what a spec is, what it resolved
 to, and the resolver interface. Each kind of spec (:func:`classify_spec`) is made importable by the resolver
-registered for it: ``local`` by the kernel (:mod:`.local`), ``git`` and ``pypi`` by the torchon-extensions plugin,
-which builds on the cheap, shared types and helpers here.
+registered for it: ``local`` by the kernel (:mod:`.local`), ``git``, ``pypi`` and ``editable`` (a local project,
+installed) by the torchon-extensions plugin, which builds on the cheap, shared types and helpers here.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class ExtensionSpec:
 
     def with_lock(self, entry: Mapping[str, Any] | None) -> ExtensionSpec:
         return dataclasses.replace(self, locked=entry)
+
+    def local_path(self) -> Path:
+        """Where a local spec points: ``target`` relative to the config's folder, ``~`` expanded."""
+        return (self.base_dir / os.path.expanduser(self.target)).resolve()
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,11 @@
 """Local extensions: a ``.py`` file, a package folder, or a folder holding the package (directly or in ``src/``),
-put on the import path for this run; with ``--install-extensions`` a project folder is installed editable instead,
-so its dependencies and its entry points (a plugin it carries) come with it."""
+put on the import path for this run. (Installing a project folder editable is torchon-extensions' ``editable``.)"""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +16,7 @@ from torchon.extensions import (
     ExtensionResolver,
     ExtensionSpec,
     ResolvedExtension,
-    has_project_file,
     import_extension,
-    key_mismatch,
     module_names_in,
 )
 
@@ -113,32 +109,14 @@ def git_source(path: Path) -> dict[str, Any]:
 
 
 class LocalResolver(ExtensionResolver):
-    """A folder or file on this machine: put on the import path, or installed editable when allowed."""
+    """A folder or file on this machine, put on the import path."""
 
     def resolve(self, ext: ExtensionSpec) -> ResolvedExtension:
-        path = (ext.base_dir / os.path.expanduser(ext.target)).resolve()
+        path = ext.local_path()
         if not path.exists():
             raise ExtensionError(
                 f"extension {ext.name!r}: path {ext.target!r} does not exist (looked at {path})",
                 fix="give a path relative to the config file's folder, or an absolute path",
             )
-        if self.install and path.is_dir() and has_project_file(path):
-            return self._install_editable(ext, path)
         put_on_path(ext.name, ext.spec, path, repr(ext.target))
         return ResolvedExtension(ext.name, "local", ext.spec, path=str(path), **git_source(path))
-
-    def _install_editable(self, ext: ExtensionSpec, path: Path) -> ResolvedExtension:
-        from torchon.extensions.pip import installed_for_module, pip_install
-
-        provided = module_names_in(path)
-        if provided and ext.name not in provided:
-            raise key_mismatch(ext.name, ext.spec, repr(ext.target), provided)
-        current = installed_for_module(ext.name)
-        if not (current and current.editable and current.source_dir == path):
-            pip_install(["--editable", str(path)], what=f"{path} (editable)", name=ext.name)
-            current = installed_for_module(ext.name)
-        if current is None:
-            raise key_mismatch(ext.name, ext.spec, repr(ext.target), module_names_in(path))
-        import_extension(ext.name)
-        installed: dict[str, Any] = {"version": current.version, "distribution": current.name}
-        return ResolvedExtension(ext.name, "local", ext.spec, path=str(path), **installed, **git_source(path))

@@ -1,8 +1,7 @@
 """Installing extensions as a user would: `torchon run --install-extensions` and `--locked`, in a throwaway venv.
 
 PyPI specs install from a folder of wheels built here (pip offline); git specs whose folder is a project are
-pip-installed from torchon's cache. One venv for the whole module. (A local project, installed editable, is the
-kernel's: tests/e2e/test_extensions_install.py.)
+pip-installed from torchon's cache; a local project folder is installed editable. One venv for the whole module.
 """
 
 from __future__ import annotations
@@ -151,3 +150,14 @@ def test_git_project_folders_are_pip_installed_at_the_commit_and_replayed(venv: 
     code, err, seen, replay = _run(venv, tmp_path, header, "o6", "--locked", "o2/torchon.lock")
     assert (code, seen) == (0, "A"), err
     assert replay["extensions"] == first["extensions"]
+
+
+def test_local_project_is_installed_editable(venv: Venv, tmp_path: Path) -> None:
+    for name, text in project_files("locproj", "locpkg", "loc-pkg", "0.3", BODY.format(value="L")).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    code, err, seen, lock = _run(venv, tmp_path, "locpkg: ./locproj", "o", "--install-extensions")
+    assert (code, seen) == (0, "L"), err
+    assert lock["extensions"]["locpkg"]["distribution"] == "loc-pkg"
+    direct = next(venv.site_packages.glob("loc_pkg-0.3.dist-info")) / "direct_url.json"
+    assert json.loads(direct.read_text())["dir_info"] == {"editable": True}

@@ -58,10 +58,10 @@ def bucket(raw_s3: Any) -> str:
 
 @pytest.fixture
 def corpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The built-ins, torchon-s3 and the test plugin; gives the test plugin's module."""
+    """The built-ins, torchon-s3, torchon-numpy (saves the arrays) and the test plugin; gives the latter."""
     monkeypatch.setenv("TORCHON_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.syspath_prepend(str(CORPUS))
-    manager = plugins_module.PluginManager.from_options(["s3", "s3_corpus"], autoload=False)
+    manager = plugins_module.PluginManager.from_options(["s3", "numpy", "s3_corpus"], autoload=False)
     assert not manager.failed(), [f"{f.name}: {f.error}" for f in manager.failed()]
     previous = plugins_module.set_manager(manager)
     import s3_corpus

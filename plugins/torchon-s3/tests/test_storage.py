@@ -72,7 +72,7 @@ def test_bundle_at_the_bucket_root_loads_in_another_process(
     script = textwrap.dedent(
         f"""
         import torchon, torchon.plugins as p
-        p.set_manager(p.PluginManager.from_options(["s3", "s3_corpus"], autoload=False))
+        p.set_manager(p.PluginManager.from_options(["s3", "numpy", "s3_corpus"], autoload=False))
         h = torchon.load("s3://{bucket}")
         print(h.name, h.weights.values.shape[0])
         """

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 CORPUS = Path(__file__).parent
-PLUGINS = ["export", "s3", "export_corpus"]
+PLUGINS = ["export", "s3", "numpy", "export_corpus"]  # numpy: the trained weights' saver
 
 
 def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A ``torchon`` child process that loads only this plugin, torchon-s3 and the test plugin."""
+    """A ``torchon`` child process that loads only :data:`PLUGINS`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHON_")}
     env["PYTHONPATH"] = os.pathsep.join([str(CORPUS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["TORCHON_DISABLE_PLUGIN_AUTOLOAD"] = "1"

@@ -1,14 +1,19 @@
-"""torchon-extensions: extensions named in a config header from git repositories and PyPI, and ``torchon new``.
+"""torchon-extensions: extensions named in a config header from git repositories and PyPI, editable installs of
+local projects, and ``torchon new``.
 
-The resolvers (``git``, ``pypi``) and the command are registered by :mod:`torchon_extensions.plugin`; their modules,
-and GitPython, pip and cookiecutter, are imported only when used.
+The resolvers (``git``, ``pypi``, ``editable``) and the command are registered by :mod:`torchon_extensions.plugin`;
+their modules, and GitPython, pip and cookiecutter, are imported only when used.
 """
 
 from __future__ import annotations
 
-__all__ = ["GitResolver", "PypiResolver"]
+__all__ = ["EditableResolver", "GitResolver", "PypiResolver"]
 
-_WHERE = {"GitResolver": "torchon_extensions.git", "PypiResolver": "torchon_extensions.pypi"}
+_WHERE = {
+    "EditableResolver": "torchon_extensions.editable",
+    "GitResolver": "torchon_extensions.git",
+    "PypiResolver": "torchon_extensions.pypi",
+}
 
 
 def __getattr__(name: str) -> object:

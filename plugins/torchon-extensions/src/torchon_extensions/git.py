@@ -26,19 +26,16 @@ from torchon.api import (
     ExtensionError,
     ExtensionResolver,
     ExtensionSpec,
-    Installed,
     ResolvedExtension,
     has_project_file,
     import_extension,
-    installed_for_module,
     key_mismatch,
     module_names_in,
-    pip_install,
     put_on_path,
 )
 from torchon_extensions.gitcache import GitCacheError, RepoCache
 from torchon_extensions.gitspec import GitSpec, GitSpecError, parse_git_spec
-from torchon_extensions.pip import dist_modules, installed_from
+from torchon_extensions.pip import Installed, dist_modules, installed_for_module, installed_from, pip_install
 
 __all__ = ["GitResolver"]
 

@@ -1,5 +1,5 @@
 """Entry module of the torchon-extensions plugin: names only; GitPython, pip and cookiecutter are imported when a
-header names a git or PyPI extension, or when ``torchon new`` runs."""
+header names a git or PyPI extension or a local project to install, or when ``torchon new`` runs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def torchon_register_resolvers(resolvers: ResolverRegistry) -> None:
         "pypi",
         "torchon_extensions.pypi:PypiResolver",
         help="a PyPI requirement such as pkg==1.0, installed with pip",
+    )
+    # The kernel picks this kind for a local project folder when installing is allowed (--install-extensions).
+    resolvers.add(
+        "editable",
+        "torchon_extensions.editable:EditableResolver",
+        help="a local project folder, installed editable with pip",
     )
 
 

@@ -16,9 +16,8 @@ from torchon.api import (
     ResolvedExtension,
     import_extension,
     key_mismatch,
-    pip_install,
 )
-from torchon_extensions.pip import dist_modules, installed_version
+from torchon_extensions.pip import dist_modules, installed_version, pip_install
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
