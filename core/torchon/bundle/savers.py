@@ -69,7 +69,7 @@ class JsonSaver(Saver):
                 f"or changed after __init__ returned and {'is' if one else 'are'} not plain data, so rebuilding the "
                 "object from its config would not bring it back. Fix: set it up in __init__ from the constructor's "
                 "arguments (it is then rebuilt on load), give the class a saver for it (its `savers` class "
-                "attribute), or list 'joblib' there (a code saver: loading needs trust=True)"
+                "attribute), or list 'joblib' there (torchon-numpy's code saver: loading needs trust=True)"
                 + (hint if dist else "")
             )
         folder.write_text("state.json", json.dumps(_encode(state), indent=1, sort_keys=True, allow_nan=False))
