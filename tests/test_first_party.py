@@ -137,11 +137,11 @@ def test_saving_a_numpy_array_without_its_saver_names_torchon_numpy(
         in message
     )
     assert message.endswith(
-        "; numpy arrays are saved by torchon-numpy (pip install torchon-numpy), which is not installed or not loaded"
+        "; numpy.ndarray values are saved by torchon-numpy (pip install torchon-numpy), which is not installed or not loaded"
     )
     assert list(tmp_path.iterdir()) == []
-    pipeline.table = [0.0, 1.0]  # no array: no word of torchon-numpy
+    pipeline.table = [0.0, 1.0]  # no array: no plugin to install for it
     pipeline.extra = Fraction(1, 2)
     with pytest.raises(SaveError) as info:
         torchon.save(pipeline, tmp_path / "b")
-    assert "torchon-numpy" not in str(info.value)
+    assert "attribute extra (Fraction)" in str(info.value) and "values are saved by" not in str(info.value)

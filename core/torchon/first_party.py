@@ -21,6 +21,10 @@ FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
         "executors": {"torchon-search": "local", "torchon-ray": "ray"},
         "storage": {"torchon-s3": "s3", "torchon-mlflow": "mlflow models runs"},
         "savers": {"torchon-numpy": "npy joblib"},
+        "values": {
+            "torchon-numpy": "numpy:ndarray",
+            "torchon-torch": "torch:Tensor",
+        },  # state values their savers take
         "resolvers": {"torchon-extensions": "git pypi editable"},
         "commands": {
             "torchon-export": "serve inspect",

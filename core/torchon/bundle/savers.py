@@ -57,20 +57,23 @@ class JsonSaver(Saver):
         return bool(state)
 
     def save(self, obj: Any, state: dict[str, Any], folder: WriteFolder) -> dict[str, Any]:
-        bad = {k: type(v).__qualname__ for k, v in state.items() if not is_plain(v)}
+        bad = {k: type(v) for k, v in state.items() if not is_plain(v)}
         if bad:
-            listing = ", ".join(f"{k} ({t})" for k, t in sorted(bad.items()))
+            listing = ", ".join(f"{k} ({t.__qualname__})" for k, t in sorted(bad.items()))
             one = len(bad) == 1
-            types = {f"{type(v).__module__}:{type(v).__name__}" for v in state.values()}
-            dist = first_party("savers", "npy") if "numpy:ndarray" in types else None
-            hint = f"; numpy arrays are saved by {dist} (pip install {dist}), which is not installed or not loaded"
+            types = sorted({(t.__module__, t.__name__) for t in bad.values()})
+            hint = "".join(  # a first-party plugin's saver would take it: say which
+                f"; {m}.{n} values are saved by {dist} (pip install {dist}), which is not installed or not loaded"
+                for m, n in types
+                if (dist := first_party("values", f"{m}:{n}"))
+            )
             raise TypeError(
                 f"{type(obj).__qualname__}: attribute{'' if one else 's'} {listing} {'was' if one else 'were'} set "
                 f"or changed after __init__ returned and {'is' if one else 'are'} not plain data, so rebuilding the "
                 "object from its config would not bring it back. Fix: set it up in __init__ from the constructor's "
                 "arguments (it is then rebuilt on load), give the class a saver for it (its `savers` class "
                 "attribute), or list 'joblib' there (torchon-numpy's code saver: loading needs trust=True)"
-                + (hint if dist else "")
+                + hint
             )
         folder.write_text("state.json", json.dumps(_encode(state), indent=1, sort_keys=True, allow_nan=False))
         return {}
