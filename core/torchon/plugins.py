@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -24,8 +22,6 @@ from torchon import registry as registry_module
 from torchon.entrypoints import entry_points
 from torchon.errors import UserError
 from torchon.registry import Conflict, Table, TagRegistry
-
-logger = logging.getLogger("torchon.plugins")
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -67,18 +63,20 @@ class PluginNotFoundError(UserError, LookupError):
     exit_code = 2
 
 
-@dataclass
 class PluginInfo:
-    """What ``torchon plugins`` shows about one plugin."""
+    """What ``torchon plugins`` shows about one plugin (a plain class: no command imports dataclasses to start)."""
 
-    name: str
-    module: str
-    distribution: str
-    version: str
-    builtin: bool = False
-    seconds: float = 0.0
-    error: str | None = None
-    registered: dict[str, list[str]] = field(default_factory=dict)
+    def __init__(
+        self, name: str, module: str, distribution: str, version: str, builtin: bool = False
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.distribution = distribution
+        self.version = version
+        self.builtin = builtin
+        self.seconds = 0.0
+        self.error: str | None = None
+        self.registered: dict[str, list[str]] = {}
 
     @property
     def loaded(self) -> bool:
@@ -227,7 +225,9 @@ class PluginManager:
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception:
-                logger.warning(
+                import logging  # here, not above: no command imports logging to start
+
+                logging.getLogger("torchon.plugins").warning(
                     "plugin %r failed in %s; the run goes on", impl.plugin_name, hook, exc_info=True
                 )
 

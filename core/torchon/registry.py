@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from torchon.errors import TorchonError
 from torchon.importing import TARGET_RE, import_target
@@ -48,24 +48,22 @@ class RegistrationError(TorchonError, ValueError):
     """A plugin registered something malformed; the message names the plugin and what is wrong."""
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One registered name."""
+class Entry(NamedTuple):
+    """One registered name. (Named tuples, not dataclasses: every command builds these before it starts.)"""
 
     table: str
     name: str
     target: str
     plugin: str
     help: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
 
     def load(self) -> Any:
         """Import and return the target."""
         return import_target(self.target)
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(NamedTuple):
     """Two plugins registered one name."""
 
     table: str
