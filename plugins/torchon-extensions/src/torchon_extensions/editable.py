@@ -18,10 +18,8 @@ from torchon.api import (
     git_source,
     has_project_file,
     import_extension,
-    key_mismatch,
-    module_names_in,
 )
-from torchon_extensions.pip import installed_for_module, pip_install
+from torchon_extensions.pip import install_folder
 
 __all__ = ["EditableResolver"]
 
@@ -43,15 +41,7 @@ class EditableResolver(ExtensionResolver):
                 f"extension {ext.name!r}: installing {path} editable needs --install-extensions",
                 fix="run with --install-extensions (or install: true in !Environment)",
             )
-        provided = module_names_in(path)
-        if provided and ext.name not in provided:
-            raise key_mismatch(ext.name, ext.spec, repr(ext.target), provided)
-        current = installed_for_module(ext.name)
-        if not (current and current.editable and current.source_dir == path):
-            pip_install(["--editable", str(path)], what=f"{path} (editable)", name=ext.name)
-            current = installed_for_module(ext.name)
-        if current is None:
-            raise key_mismatch(ext.name, ext.spec, repr(ext.target), module_names_in(path))
+        current = install_folder(ext.name, ext.spec, path, f"{path} (editable)", editable=True)
         import_extension(ext.name)
         installed: dict[str, Any] = {"version": current.version, "distribution": current.name}
         return ResolvedExtension(ext.name, "local", ext.spec, path=str(path), **installed, **git_source(path))

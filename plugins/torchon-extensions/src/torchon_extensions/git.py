@@ -35,7 +35,7 @@ from torchon.api import (
 )
 from torchon_extensions.gitcache import GitCacheError, RepoCache
 from torchon_extensions.gitspec import GitSpec, GitSpecError, parse_git_spec
-from torchon_extensions.pip import Installed, dist_modules, installed_for_module, installed_from, pip_install
+from torchon_extensions.pip import install_folder, installed_for_module
 
 __all__ = ["GitResolver"]
 
@@ -97,7 +97,7 @@ class GitResolver(ExtensionResolver):
             "commit": commit,
         }
         if has_project_file(folder):
-            installed = self._pip_install(ext, folder, where, commit)
+            installed = install_folder(ext.name, ext.spec, folder, where)
             import_extension(ext.name)
             return ResolvedExtension(
                 ext.name, "git", ext.spec, version=installed.version, distribution=installed.name, **record
@@ -166,19 +166,6 @@ class GitResolver(ExtensionResolver):
                 f"extension {ext.name!r}: cannot fetch git repository {shown}: {exc}",
                 fix="check that the URL names a git repository you can reach (`git clone URL` should work)",
             ) from None
-
-    @staticmethod
-    def _pip_install(ext: ExtensionSpec, folder: Path, where: str, commit: str) -> Installed:
-        provided = module_names_in(folder)
-        if provided and ext.name not in provided:
-            raise key_mismatch(ext.name, ext.spec, where, provided)
-        current = installed_for_module(ext.name)
-        if not (current and current.source_dir == folder.resolve()):
-            pip_install([str(folder)], what=f"{where}", name=ext.name)
-            current = installed_for_module(ext.name)
-        if current is None or current.source_dir != folder.resolve():
-            raise key_mismatch(ext.name, ext.spec, where, _modules_installed_from(folder))
-        return current
 
     # -- using what is installed ------------------------------------------------------------------------------
 
@@ -259,9 +246,3 @@ class GitResolver(ExtensionResolver):
         if not folder.is_dir() or has_project_file(folder):
             return None
         return folder, sha
-
-
-def _modules_installed_from(folder: Path) -> list[str]:
-    """Top-level modules of the distribution pip installed from ``folder``."""
-    installed = installed_from(folder)
-    return dist_modules(installed.name) if installed else []

@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from torchon.api import ExtensionError, forget_distributions, module_distributions
+from torchon.api import (
+    ExtensionError,
+    forget_distributions,
+    key_mismatch,
+    module_distributions,
+    module_names_in,
+)
 
 __all__ = [
     "Installed",
     "dist_modules",
+    "install_folder",
     "installed_for_module",
     "installed_from",
     "installed_version",
@@ -136,6 +143,24 @@ def pip_install(args: list[str], *, what: str, name: str) -> None:
     _activate_new_pth_files(before)
     importlib.invalidate_caches()
     forget_distributions()  # what provides which module may have changed
+
+
+def install_folder(name: str, spec: str, folder: Path, where: str, *, editable: bool = False) -> Installed:
+    """Install ``folder`` for extension module ``name`` (``--editable`` when asked) unless ``name`` is already
+    installed from it (editable, when asked), and say what provides it: the header key must be a module the
+    folder provides, before and after pip runs (:func:`torchon.api.key_mismatch` otherwise)."""
+    provided = module_names_in(folder)
+    if provided and name not in provided:
+        raise key_mismatch(name, spec, where, provided)
+    folder = folder.resolve()
+    current = installed_for_module(name)
+    if not (current and current.source_dir == folder and (current.editable or not editable)):
+        pip_install(["--editable", str(folder)] if editable else [str(folder)], what=where, name=name)
+        current = installed_for_module(name)
+    if current is None or current.source_dir != folder:
+        installed = installed_from(folder)
+        raise key_mismatch(name, spec, where, dist_modules(installed.name) if installed else [])
+    return current
 
 
 def _pth_files() -> dict[Path, float]:
