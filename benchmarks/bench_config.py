@@ -29,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Plugin autoload off: only torchon's built-in plugins (which provide the local-path extension resolver) load, so
-# whichever plugins happen to be installed do not change the figure. The manager is built once per process anyway.
+# Plugin autoload off: only torchon's built-in plugins (which provide the local-path extension resolver) and
+# torchon-overrides (for the overrides figure, loaded in main()) load, so whichever other plugins happen to be
+# installed do not change the figure. The manager is built once per process anyway.
 os.environ["TORCHON_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 GOAL = 0.25
@@ -237,7 +238,9 @@ def main() -> int:
             import omegaconf
 
             import torchon
+            from torchon.api import PluginManager, set_manager
 
+            set_manager(PluginManager.from_options(["overrides"], autoload=False))
             # warm-up: imports, plugin manager, caches on both sides; and check both build the same objects
             expected = [leaf_values(i) for i in range(opts.objects)]
             built_torchon = contents(run_torchon(torchon_path))

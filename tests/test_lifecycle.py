@@ -1,6 +1,6 @@
-"""The lifecycle hooks (``torchon_run_started`` ... ``torchon_trial_finished``): ``torchon run`` tells plugins when
-a run starts and how it ended, metrics reach listeners in between, and a plugin whose hook raises changes nothing
-about the run."""
+"""The lifecycle hooks (``torchon_run_started``, ``torchon_run_finished``): ``torchon run`` tells plugins when a run
+starts and how it ended, metrics reach listeners in between, and a plugin whose hook raises changes nothing about the
+run. (The trial hooks are torchon-search's: its tests/test_hooks.py.)"""
 
 from __future__ import annotations
 
@@ -43,10 +43,6 @@ class Probe:
         on_disk = json.loads((run.folder / "run.json").read_text())
         self.events.append(("finished", run.status, run.record["exit_code"], on_disk["status"]))
         self._maybe_fail()
-
-    @hookimpl
-    def torchon_trial_started(self, trial: session.TrialInfo) -> None:
-        self.events.append(("trial", trial.number))
 
 
 @pytest.fixture
@@ -100,15 +96,6 @@ def test_a_failed_run_is_told_as_failed(tmp_path: Path, probes: tuple[Probe, Pro
     config.write_text(f"boom_ext: {tmp_path / 'boom'}\n---\n!boom_ext.Boom {{}}\n")
     assert run_config(config, output=str(tmp_path / "out")) == 1
     assert probe.events[1:] == [("metric", 1, {"loss": 2.0}), ("finished", "failed", 1, "failed")]
-
-
-def test_trial_hooks_reach_plugins_through_the_session(probes: tuple[Probe, Probe]) -> None:
-    _, probe = probes
-    trial = session.TrialInfo(7, "abc", {"lr": 0.1}, Path("trials/abc"), metric="loss")
-    session.trial_started(trial)
-    session.trial_reported(trial, 1, {"loss": 0.5})  # no plugin implements it: nothing happens
-    session.trial_finished(trial)
-    assert probe.events == [("trial", 7)]
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,8 @@ GOOD = """
         tags.add_namespace("good.ns", "json")
 
     @hookimpl
-    def torchon_register_executors(executors):
-        executors.add("inline", "goodplug_mod:Gadget")
+    def torchon_register_commands(commands):
+        commands.add("gadget", "goodplug_mod:Gadget")
 """
 
 
@@ -82,7 +82,7 @@ def test_entry_points_are_discovered_with_distribution_and_version(site: Path) -
     manager = PluginManager.from_options(autoload=True)
     good = manager.plugins["good"]
     assert (good.distribution, good.version, good.error) == ("goodplug", "1.0", None)
-    assert good.registered == {"tags": ["Gadget"], "namespaces": ["good.ns"], "executors": ["inline"]}
+    assert good.registered == {"tags": ["Gadget"], "namespaces": ["good.ns"], "commands": ["gadget"]}
     assert manager.tags.get("Gadget").target == "goodplug_mod:Gadget"
     assert good.seconds > 0
 

@@ -22,8 +22,8 @@ _BY_MODULE = {  # the module each name is imported from on first use
     "torchon.config": "Config load_config loads",
     "torchon.config.build": "TreeBuilder",
     "torchon.config.dump": "DumpError dump_yaml inline_yaml",
-    "torchon.config.errors": "ConfigError Mark did_you_mean",
-    "torchon.config.nodes": "CList CMap LinkNode TagNode contents walk",
+    "torchon.config.errors": "COMMAND_LINE ConfigError Mark did_you_mean",
+    "torchon.config.nodes": "CList CMap Index LinkNode TagNode contents path_text walk",
     "torchon.config.provenance": "recall remember",
     "torchon.config.types": "Unbuilt check_value describe_type type_hints",
     "torchon.config.yaml_loader": "parse_documents",
@@ -34,34 +34,60 @@ _BY_MODULE = {  # the module each name is imported from on first use
     "has_project_file import_extension key_mismatch module_names_in",
     "torchon.extensions.local": "git_source put_on_path",
     "torchon.first_party": "FIRST_PARTY first_party",
-    "torchon.hookspecs": "hookimpl",
+    "torchon.hookspecs": "hookimpl hookspec",
     "torchon.importing": "import_target",
     "torchon.metrics": "METRICS_FD_ENV",
     "torchon.plugins": "PluginManager get_manager set_manager",
-    "torchon.registry": "CommandRegistry ExecutorRegistry ResolverRegistry SaverRegistry StorageRegistry "
+    "torchon.registry": "CommandRegistry NameRegistry ResolverRegistry SaverRegistry StorageRegistry "
     "TagRegistry",
     "torchon.run_folder": "RunFolder",
     "torchon.saver": "Saver",
-    "torchon.session": "RunInfo TrialInfo",
+    "torchon.session": "RunInfo",
     "torchon.storage": "LocalStorage Storage StorageError split_scheme storage_for",
 }
 _NAMES = {name: module for module, names in _BY_MODULE.items() for name in names.split()}
 _MODULES = {"metrics": "torchon.metrics", "session": "torchon.session"}
 
 # The same names, written out so that type checkers see what a py.typed package exports.
-__all__ = ["FIRST_PARTY", "METRICS_FD_ENV", "ArgumentError", "BundleError", "BundleIntegrityError", "CList"]
+__all__ = [
+    "COMMAND_LINE",
+    "FIRST_PARTY",
+    "METRICS_FD_ENV",
+    "ArgumentError",
+    "BundleError",
+    "BundleIntegrityError",
+    "CList",
+]
 __all__ += ["CMap", "Command", "CommandRegistry", "Component", "Config", "ConfigError", "Context"]
-__all__ += ["DumpError", "Environment", "ExecutorRegistry", "ExtensionError", "ExtensionResolver"]
-__all__ += ["ExtensionSpec", "LinkNode", "LocalStorage", "Mark", "Partial", "PluginManager", "ReadFolder"]
+__all__ += ["DumpError", "Environment", "ExtensionError", "ExtensionResolver", "NameRegistry"]
+__all__ += [
+    "ExtensionSpec",
+    "Index",
+    "LinkNode",
+    "LocalStorage",
+    "Mark",
+    "Partial",
+    "PluginManager",
+    "ReadFolder",
+]
 __all__ += ["ResolvedExtension", "ResolverRegistry", "RunFailed", "RunFolder", "RunInfo", "Runnable"]
 __all__ += ["SaveError", "Saver", "SaverRegistry", "Storage", "StorageError", "StorageRegistry", "TagNode"]
-__all__ += ["TagRegistry", "TorchonError", "TreeBuilder", "TrialInfo", "Unbuilt", "UsageError", "UserError"]
+__all__ += ["TagRegistry", "TorchonError", "TreeBuilder", "Unbuilt", "UsageError", "UserError"]
 __all__ += ["WriteFolder", "check_value", "classify_spec", "contents", "describe_type", "did_you_mean"]
 __all__ += ["dump_yaml", "first_party", "forget_distributions", "get_env", "get_manager", "git_source"]
-__all__ += ["has_project_file", "hookimpl", "import_extension", "import_target", "init_signature"]
+__all__ += ["has_project_file", "hookimpl", "hookspec", "import_extension", "import_target", "init_signature"]
 __all__ += ["inline_yaml", "installed_version", "is_plain", "key_mismatch", "load", "load_config", "loads"]
 __all__ += ["local_bundle", "metrics", "module_distributions", "module_names_in", "node_label"]
-__all__ += ["parse_documents", "put_on_path", "read_manifest", "recall", "remember", "save", "session"]
+__all__ += [
+    "parse_documents",
+    "path_text",
+    "put_on_path",
+    "read_manifest",
+    "recall",
+    "remember",
+    "save",
+    "session",
+]
 __all__ += ["set_env", "set_manager", "split_scheme", "storage_for", "type_hints", "verify", "walk"]
 
 if TYPE_CHECKING:
@@ -76,8 +102,8 @@ if TYPE_CHECKING:
     from torchon.config import Config, load_config, loads
     from torchon.config.build import TreeBuilder
     from torchon.config.dump import DumpError, dump_yaml, inline_yaml
-    from torchon.config.errors import ConfigError, Mark, did_you_mean
-    from torchon.config.nodes import CList, CMap, LinkNode, TagNode, contents, walk
+    from torchon.config.errors import COMMAND_LINE, ConfigError, Mark, did_you_mean
+    from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode, contents, path_text, walk
     from torchon.config.provenance import recall, remember
     from torchon.config.types import Unbuilt, check_value, describe_type, type_hints
     from torchon.config.yaml_loader import parse_documents
@@ -97,13 +123,13 @@ if TYPE_CHECKING:
     )
     from torchon.extensions.local import git_source, put_on_path
     from torchon.first_party import FIRST_PARTY, first_party
-    from torchon.hookspecs import hookimpl
+    from torchon.hookspecs import hookimpl, hookspec
     from torchon.importing import import_target
     from torchon.metrics import METRICS_FD_ENV
     from torchon.plugins import PluginManager, get_manager, set_manager
     from torchon.registry import (
         CommandRegistry,
-        ExecutorRegistry,
+        NameRegistry,
         ResolverRegistry,
         SaverRegistry,
         StorageRegistry,
@@ -111,7 +137,7 @@ if TYPE_CHECKING:
     )
     from torchon.run_folder import RunFolder
     from torchon.saver import Saver
-    from torchon.session import RunInfo, TrialInfo
+    from torchon.session import RunInfo
     from torchon.storage import LocalStorage, Storage, StorageError, split_scheme, storage_for
 
 

@@ -19,6 +19,10 @@ FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
             "torchon-export": "Exporter Builder",
         },
         "executors": {"torchon-search": "local", "torchon-ray": "ray"},
+        "hookspecs": {  # hooks a plugin adds (torchon_add_hookspecs)
+            "torchon-search": "torchon_register_executors torchon_trial_started torchon_trial_reported "
+            "torchon_trial_finished"
+        },
         "storage": {"torchon-s3": "s3", "torchon-mlflow": "mlflow models runs"},
         "savers": {"torchon-numpy": "npy joblib"},
         "values": {
@@ -26,6 +30,7 @@ FIRST_PARTY: Mapping[str, Mapping[str, str]] = {
             "torchon-torch": "torch:Tensor",
         },  # state values their savers take
         "resolvers": {"torchon-extensions": "git pypi editable"},
+        "hookimpls": {"torchon-overrides": "torchon_apply_overrides"},  # kernel hooks a plugin implements
         "commands": {
             "torchon-export": "serve inspect",
             "torchon-ray": "submit",

@@ -3,12 +3,14 @@
 A *registration* hook ``torchon_register_X(X: XRegistry)`` receives a registry and adds names to it, each mapped to
 a ``"module:attr"`` string imported only on use, so a plugin's entry module must stay cheap. The plugin manager
 derives its tables from these specs: a new kind of registration is a spec here and its registry class in
-:mod:`torchon.registry`. The other hooks add options to someone else's command, or hear what a run is doing.
+:mod:`torchon.registry`, or a spec a plugin adds (:func:`torchon_add_hookspecs`; torchon-search adds executors and
+the trial hooks), filled through a :class:`~torchon.registry.NameRegistry`. The other hooks add options to someone
+else's command, or hear what a run is doing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -16,21 +18,34 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
+    from torchon.plugins import PluginManager
     from torchon.registry import (
         CommandRegistry,
-        ExecutorRegistry,
         ResolverRegistry,
         SaverRegistry,
         StorageRegistry,
         TagRegistry,
     )
-    from torchon.session import RunInfo, TrialInfo
+    from torchon.session import RunInfo
 
 PROJECT = "torchon"
 REGISTRATION_PREFIX = "torchon_register_"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# -- Plugins' own hooks: a plugin adds their specs as it is registered, for the plugins that implement them.
+
+
+@hookspec(historic=True)
+def torchon_add_hookspecs(manager: PluginManager) -> None:
+    """Add this plugin's own hook specifications, as pytest's ``pytest_addhooks`` does (torchon-search adds
+    ``torchon_register_executors`` and the trial hooks). Historic: a plugin registered later is called too.
+
+    :param manager: ``manager.add_hookspecs(module)``; a spec ``torchon_register_X(X)`` there makes ``X`` a table
+        (``manager.table("X")``) that plugins fill, those registered earlier included.
+    """
+
 
 # -- Registrations: called once when plugins load, each plugin on its own, so every name is attributed to the
 # plugin that registered it (two plugins registering one name is an error naming both).
@@ -73,14 +88,6 @@ def torchon_register_resolvers(resolvers: ResolverRegistry) -> None:
 
 
 @hookspec
-def torchon_register_executors(executors: ExecutorRegistry) -> None:
-    """Register executors by name: what runs the trials of a Search or the stages of an Experiment.
-
-    :param executors: ``executors.add("ray", "torchon_ray.executor:RayExecutor")`` for ``executor: ray``.
-    """
-
-
-@hookspec
 def torchon_register_commands(commands: CommandRegistry) -> None:
     """Register ``torchon`` subcommands; ``torchon --help`` lists them without importing their modules.
 
@@ -112,7 +119,7 @@ def torchon_apply_options(command: str, args: argparse.Namespace) -> Mapping[str
     """
 
 
-# -- Lifecycle: what a run and its trials are doing. A plugin's failure here is logged and the run goes on.
+# -- Lifecycle: what a run is doing. A plugin's failure here is logged and the run goes on.
 
 
 @hookspec
@@ -133,29 +140,19 @@ def torchon_run_finished(run: RunInfo) -> None:
     """
 
 
-@hookspec
-def torchon_trial_started(trial: TrialInfo) -> None:
-    """A trial of a search (or a variant of an experiment's stage) started; ``trial.cached`` if kept from before.
-
-    :param trial: the trial: its number, stage, parameters, folder.
-    """
+# -- Configs: what a plugin does to a config as it loads.
 
 
-@hookspec
-def torchon_trial_reported(trial: TrialInfo, step: int, metrics: Mapping[str, float]) -> None:
-    """A trial finished one step and reported ``metrics`` (its latest value of each) for ``step``.
+@hookspec(firstresult=True)
+def torchon_apply_overrides(root: Any, overrides: Sequence[str], aliases: Mapping[Any, Any]) -> bool | None:
+    """Change a parsed config as the command line's overrides say (``torchon run CONFIG a.b=1 +c=2 ~d``), before
+    it is checked; torchon-overrides implements it. Raise ``torchon.api.ConfigError`` marked in
+    ``torchon.api.COMMAND_LINE`` (line N: the N-th override) for one that cannot apply.
 
-    :param trial: the trial.
-    :param step: the step's number, from 1.
-    :param metrics: metric name -> value.
-    """
-
-
-@hookspec
-def torchon_trial_finished(trial: TrialInfo) -> None:
-    """A trial ended: ``trial.status`` is ``completed``, ``pruned`` or ``failed`` (``trial.error`` says why).
-
-    :param trial: the trial, as it ended, ``trial.value`` its value of the search's metric.
+    :param root: the config's top object (a ``torchon.api.TagNode``), changed in place.
+    :param overrides: the overrides as given, in order.
+    :param aliases: where each YAML-anchored value is written -> the places its aliases repeat it.
+    :return: True when applied; the first plugin that returns True applies them, and the others are not called.
     """
 
 

@@ -13,7 +13,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -21,7 +21,11 @@ from torchon import hookspecs
 from torchon import registry as registry_module
 from torchon.entrypoints import entry_points
 from torchon.errors import UserError
+from torchon.first_party import first_party
 from torchon.registry import Conflict, Table, TagRegistry
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -84,22 +88,25 @@ class PluginInfo:
 
 
 class PluginManager:
-    """Loads plugins and holds what they registered, one :class:`Table` each (``manager.tags``, ...)."""
+    """Loads plugins and holds what they registered, one :class:`Table` each (``manager.tags``, ...; the kinds
+    plugins add, such as torchon-search's executors, with ``manager.table("executors")``)."""
 
     tags: Table
     namespaces: Table
     savers: Table
     storage: Table
     resolvers: Table
-    executors: Table
     commands: Table
 
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
+        self.registrations = dict(REGISTRATION_HOOKS)  # and those of the specs plugins add
         self.tables: dict[str, Table] = {name: Table(name) for name in TABLES}
         vars(self).update(self.tables)  # the attributes declared above
         self.plugins: dict[str, PluginInfo] = {}
+        self._registering: str | None = None  # the plugin pluggy is registering now
+        self._pm.hook.torchon_add_hookspecs.call_historic(kwargs={"manager": self})
 
     @classmethod
     def from_options(
@@ -155,12 +162,55 @@ class PluginManager:
                     f"install the distribution that provides it, or give an importable module path"
                 ) from None
             self._load(name, name, "(module)", "")  # import failures are recorded, as for entry points
+        self.check_pending()
 
     def register(
         self, plugin: object, name: str, *, distribution: str = "(local)", version: str = ""
     ) -> PluginInfo:
-        """Register an already imported plugin object (tests, extensions that carry hooks)."""
+        """Register an already imported plugin object (tests, extensions that carry hooks); then
+        :meth:`check_pending` refuses a hook no plugin specifies, as loading does."""
         return self._load(name, plugin, distribution, version)
+
+    def add_hookspecs(self, module: ModuleType) -> None:
+        """Add a plugin's hook specs (its ``torchon_add_hookspecs``, pytest's ``pytest_addhooks``). Plugins loaded
+        before keep their implementations, checked now; a spec ``torchon_register_X(X)`` makes table ``X``."""
+        specs = [name for name, spec in vars(module).items() if hasattr(spec, f"{hookspecs.PROJECT}_spec")]
+        prefix = hookspecs.REGISTRATION_PREFIX
+        new = {n: getattr(module, n).__code__.co_varnames[0] for n in specs if n.startswith(prefix)}
+        if taken := sorted(set(new.values()) & set(self.tables)):
+            raise ValueError(f"it adds tables that exist already: {', '.join(taken)}")
+        # pluggy's add_hookspecs stops at the first implementation that does not fit: check them all first
+        scratch = pluggy.PluginManager(hookspecs.PROJECT)
+        scratch.add_hookspecs(module)
+        callers = [getattr(self._pm.hook, name) for name in specs if hasattr(self._pm.hook, name)]
+        waiting = {i.plugin_name: i.plugin for c in callers for i in c.get_hookimpls()}
+        waiting.pop(self._registering or "", None)  # pluggy checks its own as it registers it
+        for name, plugin in waiting.items():
+            try:
+                scratch.register(plugin, name=name)
+            except pluggy.PluginValidationError as exc:
+                self._fail(name, f'Plugin "{name}" is invalid: {exc}')
+        self._pm.add_hookspecs(module)
+        for hook_name, table in new.items():
+            self.registrations[hook_name] = (table, "NameRegistry")
+            self.tables[table] = Table(table)
+        for name in [n for n in self.plugins if n != self._registering and self._pm.has_plugin(n)]:
+            try:
+                self._run_registrations(name, new)
+            except Exception as exc:  # as in _register
+                self._fail(name, f'Plugin "{name}" failed to register: {type(exc).__name__}: {exc}')
+            self._record(name)
+
+    def check_pending(self) -> None:
+        """Refuse each plugin implementing a hook no plugin specifies, unless ``optionalhook=True`` (as pytest
+        does, once loading is done: a plugin may add hooks that plugins loaded before it implement)."""
+        for hook_name, caller in list(vars(self._pm.hook).items()):
+            for impl in [] if hook_name.startswith("_") or caller.has_spec() else caller.get_hookimpls():
+                if not impl.optionalhook and self._pm.get_plugin(impl.plugin_name) is impl.plugin:
+                    dist = first_party("hookspecs", hook_name)
+                    hint = f"; {dist} adds this hook: pip install {dist}" if dist else ""
+                    error = f"unknown hook {hook_name!r} in plugin {impl.plugin!r}{hint}"
+                    self._fail(impl.plugin_name, f'Plugin "{impl.plugin_name}" is invalid: {error}')
 
     def _load(
         self, name: str, module: str | object, distribution: str, version: str, *, builtin: bool = False
@@ -170,10 +220,13 @@ class PluginManager:
         start = time.perf_counter()
         info.error = self._register(name, module)
         info.seconds = time.perf_counter() - start
-        for table_name, table in self.tables.items():  # nothing is left in them from a plugin that failed
-            if names := [e.name for e in table.by_plugin(name)]:
-                info.registered[table_name] = names
+        self._record(name)
         return info
+
+    def _record(self, name: str) -> None:
+        """What ``name`` registered, by table (nothing is left in them from a plugin that failed)."""
+        found = {kind: [e.name for e in table.by_plugin(name)] for kind, table in self.tables.items()}
+        self.plugins[name].registered = {kind: names for kind, names in found.items() if names}
 
     def _register(self, name: str, module: str | object) -> str | None:
         """Import and register one plugin, all or nothing; None, or why it failed."""
@@ -183,18 +236,21 @@ class PluginManager:
             return f'Error importing plugin "{name}": {type(exc).__name__}: {exc}'
         if self._pm.is_blocked(name):
             return f'Plugin "{name}" is denied (-p no:{name} or {DENY_ENV})'
+        self._registering = name  # its torchon_add_hookspecs, if any, runs inside pluggy's register
         try:
             self._pm.register(obj, name=name)
-            self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
             self._unregister(name)
             return f'Plugin "{name}" is invalid: {exc}'
-        try:
-            self._run_registrations(name)
-        except Exception as exc:  # RegistrationError, or any bug in the plugin's hook
-            for table in self.tables.values():
-                table.remove_plugin(name)  # a half-registered plugin is not usable
+        except Exception as exc:  # its torchon_add_hookspecs raised
             self._unregister(name)
+            return f'Plugin "{name}" failed to add its hooks: {type(exc).__name__}: {exc}'
+        finally:
+            self._registering = None
+        try:
+            self._run_registrations(name, self.registrations)
+        except Exception as exc:  # RegistrationError, or any bug in the plugin's hook
+            self._drop(name)  # a half-registered plugin is not usable
             return f'Plugin "{name}" failed to register: {type(exc).__name__}: {exc}'
         return None
 
@@ -202,15 +258,32 @@ class PluginManager:
         if self._pm.has_plugin(name):
             self._pm.unregister(name=name)
 
-    def _run_registrations(self, name: str) -> None:
+    def _drop(self, name: str) -> None:
+        for table in self.tables.values():
+            table.remove_plugin(name)
+        self._unregister(name)
+
+    def _fail(self, name: str, error: str) -> None:
+        """Take out a plugin loaded already, and all it registered, saying why."""
+        self._drop(name)
+        self.plugins[name].error = error
+        self._record(name)
+
+    def _run_registrations(self, name: str, hook_names: Iterable[str]) -> None:
         """Call one plugin's registration hooks, through pluggy, with registries attributing each name to it."""
         plugin = self._pm.get_plugin(name)
         others = [p for p in self._pm.get_plugins() if p is not plugin]
-        for hook_name, (table, class_name) in REGISTRATION_HOOKS.items():
+        for hook_name in hook_names:
+            table, class_name = self.registrations[hook_name]
             cls = getattr(registry_module, class_name)
             registry = cls(self.tags, self.namespaces) if cls is TagRegistry else cls(self.tables[table])
             registry.plugin = name
             self._pm.subset_hook_caller(hook_name, remove_plugins=others)(**{table: registry})
+
+    def table(self, name: str) -> Table:
+        """The table ``name`` (``tags``, or ``executors`` that torchon-search adds); an empty one when no loaded
+        plugin adds it."""
+        return self.tables[name] if name in self.tables else Table(name)
 
     def add_options(self, command: str, parser: Any) -> None:
         """Let plugins add options to ``command``'s parser (``torchon_add_options``)."""
@@ -238,6 +311,10 @@ class PluginManager:
             merged.update(result or {})
         return merged
 
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call ``hook`` through pluggy, as its spec says (``firstresult``: the first answer); errors propagate."""
+        return getattr(self._pm.hook, hook)(**kwargs)
+
     def failed(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.error]
 
@@ -262,9 +339,9 @@ class PluginManager:
             f"with -p no:{conflict.second.plugin}"
         )
 
-    def check_conflicts(self, tables: Iterable[str] = TABLES) -> None:
-        """Raise :class:`PluginConflictError` naming both plugins of every clash in ``tables``."""
-        wanted = set(tables)
+    def check_conflicts(self, tables: Iterable[str] | None = None) -> None:
+        """Raise :class:`PluginConflictError` naming both plugins of every clash in ``tables`` (all: None)."""
+        wanted = set(self.tables if tables is None else tables)
         messages = [self.conflict_message(c) for c in self.conflicts() if c.table in wanted]
         if messages:
             raise PluginConflictError("\n".join(messages))

@@ -18,7 +18,6 @@ __all__ = [
     "CommandRegistry",
     "Conflict",
     "Entry",
-    "ExecutorRegistry",
     "NameRegistry",
     "RegistrationError",
     "ResolverRegistry",
@@ -33,11 +32,11 @@ _DOTTED_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 _SAVER_RE = re.compile(r"^[A-Za-z_][\w-]*$")  # also a folder name inside bundles
-# What a NameRegistry accepts for each table: the names' pattern, and what they are called in errors.
+# What a NameRegistry accepts for each of the kernel's tables: the names' pattern, and what they are called in
+# errors. A table a plugin adds (torchon_add_hookspecs) takes identifiers, called by its singular (an executor).
 _NAMES = {
     "storage": (_SCHEME_RE, "storage scheme"),
     "resolvers": (_NAME_RE, "resolver kind"),
-    "executors": (_NAME_RE, "executor"),
     "commands": (_COMMAND_RE, "command"),
 }
 
@@ -194,14 +193,15 @@ class SaverRegistry(_Registry):
 
 
 class NameRegistry(_Registry):
-    """The one generic registry of plain names: storage schemes, resolver kinds, executors, commands."""
+    """The one generic registry of plain names: storage schemes, resolver kinds, commands, and every kind a plugin
+    adds (torchon-search's executors)."""
 
     def add(self, name: str, target: str, *, help: str = "") -> None:
-        self._check(name, target, *_NAMES[self.table.kind])
+        kind = self.table.kind
+        self._check(name, target, *_NAMES.get(kind, (_NAME_RE, kind.removesuffix("s"))))
         self.table.add(name, target, self.plugin, help=help)
 
 
 StorageRegistry = NameRegistry
 ResolverRegistry = NameRegistry
-ExecutorRegistry = NameRegistry
 CommandRegistry = NameRegistry

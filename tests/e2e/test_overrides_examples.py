@@ -39,7 +39,9 @@ def torchon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def torch_plugins() -> None:
-    plugins_module.set_manager(plugins_module.PluginManager.from_options(["torch", "search"], autoload=False))
+    plugins_module.set_manager(
+        plugins_module.PluginManager.from_options(["torch", "search", "overrides"], autoload=False)
+    )
 
 
 def test_each_override_form_on_the_digits_trainer(torch_plugins: None) -> None:

@@ -9,13 +9,15 @@ from torchon.plugins import PluginInfo, get_manager
 
 __all__ = ["PluginsCommand", "format_plugins"]
 
-_SHOWN = ("tags", "namespaces", "savers", "storage", "resolvers", "executors", "commands")
+# The kernel's tables in this order, then those plugins add (torchon-search's executors), commands last.
+_FIRST, _LAST = ("tags", "namespaces", "savers", "storage", "resolvers"), ("commands",)
 _FORMAT = {"tags": "!{}", "namespaces": "!{}.*"}  # how a table's names are shown; the others as they are
 
 
 def _registered(info: PluginInfo) -> str:
     parts = []
-    for table in _SHOWN:
+    added = [table for table in info.registered if table not in _FIRST + _LAST]
+    for table in (*_FIRST, *added, *_LAST):
         names = info.registered.get(table)
         if names:
             shown = ", ".join(_FORMAT.get(table, "{}").format(n) for n in names)

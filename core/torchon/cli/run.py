@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from torchon.cli.command import Command
-from torchon.cli.completion import complete_overrides
 
 __all__ = ["RunCommand"]
 
@@ -20,15 +19,14 @@ class RunCommand(Command):
             "1 the run failed, 2 bad usage or config."
         )
         parser.add_argument("config", metavar="CONFIG", help="the YAML config to run")
-        overrides = parser.add_argument(
+        parser.add_argument(
             "overrides",
             metavar="OVERRIDE",
             nargs="*",
             help="change the config without editing it: PATH=VALUE replaces a value (train.optimizer.lr=0.003, "
             "'train.model[0].out_features=256'), +PATH=VALUE adds a key, ~PATH removes one; VALUE is YAML, so "
-            "tags and links work as in the file",
+            "tags and links work as in the file (with torchon-overrides)",
         )
-        overrides.completer = complete_overrides  # type: ignore[attr-defined]  # argcomplete's hook
         parser.add_argument("-o", "--output", metavar="OUT", help="output folder for this run")
         mode = parser.add_mutually_exclusive_group()
         resume = "continue the run in OUT (or the latest run of this config) where it stopped"

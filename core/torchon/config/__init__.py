@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torchon.config.errors import ConfigError, Mark, did_you_mean
+from torchon.config.errors import COMMAND_LINE, ConfigError, Mark, did_you_mean
 from torchon.config.nodes import CList, CMap, LinkNode, TagNode
-from torchon.config.overrides import COMMAND_LINE, apply_overrides, parse_overrides
 
 if TYPE_CHECKING:
     from torchon._component import ComponentBase
@@ -113,9 +112,10 @@ def load_config(
     overrides: Sequence[str] = (),
 ) -> Config:
     """Parse and check the config at ``path`` (or ``text``, naming it ``path`` in errors), changed first by
-    ``overrides`` (:mod:`torchon.config.overrides`). ``untrusted`` configs (a bundle's) import no local-path
-    extension from where they say, and their extension classes must be components; ``install`` lets git and PyPI
-    extensions be installed, ``locked`` (a :class:`torchon.lock.Lock`) exactly as it records."""
+    ``overrides`` (through the ``torchon_apply_overrides`` hook: torchon-overrides). ``untrusted`` configs (a
+    bundle's) import no local-path extension from where they say, and their extension classes must be components;
+    ``install`` lets git and PyPI extensions be installed, ``locked`` (a :class:`torchon.lock.Lock`) exactly as
+    it records."""
     from torchon.config.resolve import Resolver
     from torchon.config.validate import validate
     from torchon.config.yaml_loader import parse_documents
@@ -145,7 +145,7 @@ def load_config(
         header, root = _split_documents(parse_documents(text, filename, aliases), filename)
         config = Config(root, filename, text, overrides=list(overrides), header=header)
         if overrides:
-            apply_overrides(root, parse_overrides(overrides), aliases)
+            _apply_overrides(manager, root, overrides, aliases)
         if header is not None:
             _read_header(config, header, base_dir)
         if locked is not None:  # --locked: install exactly what the lock records
@@ -162,6 +162,18 @@ def load_config(
             exc.fix += f" (the config was changed by the command line's overrides: {' '.join(overrides)})"
         raise exc.attach_source(_sources(filename, text, overrides)) from exc.__cause__
     return config
+
+
+def _apply_overrides(manager: PluginManager, root: TagNode, overrides: Sequence[str], aliases: Any) -> None:
+    """Let the plugin that implements overrides change the tree; an error naming it when none is loaded."""
+    if manager.call("torchon_apply_overrides", root=root, overrides=list(overrides), aliases=aliases):
+        return
+    from torchon.first_party import first_party
+
+    dist = first_party("hookimpls", "torchon_apply_overrides")
+    what = f"command-line overrides ({' '.join(overrides)}) come with the {dist} plugin, which is not installed or not loaded"
+    fix = f"install {dist} (pip install {dist}), or check that -p or TORCHON_DENY_PLUGINS does not leave it out; or edit the config instead"
+    raise ConfigError(what, Mark(COMMAND_LINE, 1, 1), fix=fix)
 
 
 def _split_documents(docs: list[Any], filename: str) -> tuple[Any, TagNode]:

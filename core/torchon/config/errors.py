@@ -8,7 +8,10 @@ from typing import NamedTuple
 
 from torchon.errors import UserError
 
-__all__ = ["ConfigError", "Mark", "closest", "did_you_mean"]
+__all__ = ["COMMAND_LINE", "ConfigError", "Mark", "closest", "did_you_mean"]
+
+#: The source name of errors in the command line's overrides: ``<command line>:N:COL`` is column COL of the N-th.
+COMMAND_LINE = "<command line>"
 
 
 class Mark(NamedTuple):

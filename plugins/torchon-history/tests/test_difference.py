@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from torchon.config.dump import emit_nodes
-from torchon.config.overrides import apply_overrides, parse_overrides
 from torchon.config.yaml_loader import parse_documents
 from torchon_history.difference import difference
+from torchon_overrides.overrides import apply_overrides, parse_overrides
 
 CONFIG = """\
 ext: ./ext.py

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from torchon.config import ConfigError, load_config
+from torchon.api import ConfigError, load_config
 
 EXTENSION = """
 from pathlib import Path
@@ -128,7 +128,11 @@ def test_the_config_as_run_is_the_tree_the_overrides_made(project: Path) -> None
 
 def torchon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "torchon", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "torchon", "-p", "overrides", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
     )
 
 

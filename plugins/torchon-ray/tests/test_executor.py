@@ -152,3 +152,21 @@ def test_a_node_that_joins_during_a_search_takes_trials(ray_head, join_node, tmp
         search.kill()
     assert search.returncode == 0, err
     assert most_at_once(out, trials=12) > 4  # more than the head's 4 CPUs: the new node's took trials
+
+
+def test_the_ray_executor_registers_in_torchon_searchs_table_and_the_plugin_loads_without_it() -> None:
+    """``torchon_register_executors`` is torchon-search's hook, loaded after this plugin: the ``ray`` executor still
+    lands in its table; without torchon-search the hook is optional, and ``torchon submit`` is still there."""
+    from torchon.api import PluginManager
+
+    both = PluginManager.from_options(["ray", "search"], autoload=False)
+    assert not both.failed(), [p.error for p in both.failed()]
+    assert both.table("executors").get("ray").target == "torchon_ray.executor:RayExecutor"  # type: ignore[union-attr]
+    assert both.plugins["ray"].registered == {"executors": ["ray"], "commands": ["submit"]}
+    alone = PluginManager.from_options(["ray"], autoload=False)
+    assert not alone.failed() and alone.plugins["ray"].registered == {"commands": ["submit"]}
+    assert "ray" not in alone.table("executors")
+    listing = subprocess.run(
+        [sys.executable, "-m", "torchon", "-p", "ray", "plugins"], capture_output=True, text=True, timeout=60
+    )
+    assert listing.returncode == 0 and "FAILED" not in listing.stdout, listing.stdout + listing.stderr

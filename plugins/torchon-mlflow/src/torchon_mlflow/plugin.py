@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from torchon.api import StorageRegistry, hookimpl
 
 if TYPE_CHECKING:
-    from torchon.api import RunInfo, TrialInfo
+    from torchon.api import RunInfo
+    from torchon_search.hooks import TrialInfo
 
 _STORAGE = "torchon_mlflow.storage:MlflowStorage"
 
@@ -76,17 +77,20 @@ def torchon_run_finished(run: RunInfo) -> None:
     _tracking("finish", run)
 
 
-@hookimpl
+# The trial hooks are torchon-search's (it adds them when it loads): optional, so this plugin loads without it.
+
+
+@hookimpl(optionalhook=True)
 def torchon_trial_started(trial: TrialInfo) -> None:
     _tracking("trial_event", "started", trial)
 
 
-@hookimpl
+@hookimpl(optionalhook=True)
 def torchon_trial_reported(trial: TrialInfo, step: int, metrics: Mapping[str, float]) -> None:
     _tracking("trial_event", "reported", trial, step, metrics)
 
 
-@hookimpl
+@hookimpl(optionalhook=True)
 def torchon_trial_finished(trial: TrialInfo) -> None:
     _tracking("trial_event", "finished", trial)
 

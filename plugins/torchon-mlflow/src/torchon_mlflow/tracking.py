@@ -33,7 +33,8 @@ from torchon_mlflow.outbox import Outbox
 from torchon_mlflow.settings import Settings
 
 if TYPE_CHECKING:
-    from torchon.api import RunInfo, TrialInfo
+    from torchon.api import RunInfo
+    from torchon_search.hooks import TrialInfo  # the trial hooks are torchon-search's
 
 __all__ = ["ARTIFACTS", "Tracker", "current", "experiment", "finish", "start", "tracking_uri", "trial_event"]
 

@@ -13,12 +13,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from torchon.config.errors import ConfigError, Mark, did_you_mean
-from torchon.config.nodes import CList, CMap, Index, LinkNode, TagNode, path_text
+from torchon.api import (
+    COMMAND_LINE,
+    CList,
+    CMap,
+    ConfigError,
+    Index,
+    LinkNode,
+    Mark,
+    TagNode,
+    did_you_mean,
+    path_text,
+)
 
 __all__ = ["COMMAND_LINE", "Override", "apply_overrides", "parse_overrides"]
-
-COMMAND_LINE = "<command line>"
 
 _FORMS = "PATH=VALUE (replace), +PATH=VALUE (add) or ~PATH (remove)"
 _NAME = re.compile(r"[A-Za-z_][\w-]*")
@@ -119,7 +127,7 @@ Aliases = Mapping[Mark, Sequence[tuple[Any, Any]]]
 
 def apply_overrides(root: TagNode, overrides: Sequence[Override], aliases: Aliases | None = None) -> None:
     """Apply ``overrides`` to the parsed tree ``root`` in place, in order. ``aliases`` (from
-    :func:`~torchon.config.yaml_loader.parse_documents`) maps where an anchored value is written to the places its
+    :func:`torchon.api.parse_documents`) maps where an anchored value is written to the places its
     aliases repeat it: replacing the anchor's value replaces it there too, as editing the file would; replacing an
     alias changes only that place."""
     values = _parse_values(overrides)
@@ -148,7 +156,7 @@ def _parse_values(overrides: Sequence[Override]) -> dict[int, Any]:
 
 
 def _parse_stream(given: Sequence[Override]) -> list[Any]:
-    from torchon.config.yaml_loader import parse_documents
+    from torchon.api import parse_documents
 
     text = "".join(f"---\n{o.value}\n" for o in given)  # value k on line 2k+1 (0-based), after its marker
 

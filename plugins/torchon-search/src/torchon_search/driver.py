@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from torchon.api import RunFailed, session
+from torchon_search import hooks
 from torchon_search.executor import Executor, Task, TaskEvent, WorkerSpec
 from torchon_search.options import PRUNERS, SearchOptions
 from torchon_search.records import FINISHED, TrialRecord, better, first_error, rank, read_resume, write_csv
@@ -167,10 +168,11 @@ class Driver:
     def _start_executor(self) -> Executor:
         from torchon.api import get_manager
 
-        entry = get_manager().executors.get(self.executor_name)
+        executors = get_manager().table("executors")
+        entry = executors.get(self.executor_name)
         if entry is None:
             raise RunFailed(
-                f"executor {self.executor_name!r} is not registered (known: {', '.join(get_manager().executors.names())})"
+                f"executor {self.executor_name!r} is not registered (known: {', '.join(executors.names())})"
             )
         cls = entry.load()
         # no limit of the run's own and a stage without one: as many as the executor's resources allow (a Ray
@@ -472,9 +474,9 @@ class Driver:
 
     def _tell(self, stage: StageSpec, record: TrialRecord, event: str, *args: Any) -> None:
         """Tell plugins a trial ``started`` (with the steps it reported before, when cached or resumed),
-        ``reported`` a step, or ``finished`` (``torchon.session.trial_*``: MLflow tracking and the like)."""
+        ``reported`` a step, or ``finished`` (``torchon_search.hooks``: MLflow tracking and the like)."""
         # an experiment's stages have folders of their own; a search's one stage has not
-        info = session.TrialInfo(
+        info = hooks.TrialInfo(
             record.number,
             record.key,
             dict(record.params),
@@ -490,13 +492,13 @@ class Driver:
             cached=record.cached,
         )
         if event == "started":
-            session.trial_started(info)
+            hooks.trial_started(info)
             for entry in record.history:
-                session.trial_reported(info, int(entry["step"]), dict(entry["metrics"]))
+                hooks.trial_reported(info, int(entry["step"]), dict(entry["metrics"]))
         elif event == "reported":
-            session.trial_reported(info, *args)
+            hooks.trial_reported(info, *args)
         else:
-            session.trial_finished(info)
+            hooks.trial_finished(info)
 
     def _on_done(
         self,

@@ -6,7 +6,8 @@ messages (plain data: JSON-able dicts) while it runs, and the executor says how 
 crashed (an exception, ``sys.exit``, a signal such as a segfault, or a kill by the out-of-memory killer). What the
 messages mean is up to the plugin that drives the tasks (torchon-search); executors only carry them.
 
-Plugins register executors by name with the ``torchon_register_executors`` hook
+Plugins register executors by name with the ``torchon_register_executors`` hook (torchon-search's own, added to
+torchon's from :mod:`torchon_search.hookspecs`)
 (``executors.add("local", "torchon_search.local:LocalExecutor")``); a config selects one with ``executor: NAME``.
 This module is the interface they implement. It imports nothing heavy.
 """

@@ -173,7 +173,7 @@ def check_options(
     )  # `torchon run --executor NAME` (checked already) wins over the config
     if chosen is not None:
         opts.executor = chosen
-    executors = get_manager().executors
+    executors = get_manager().table("executors")
     if opts.executor not in executors:
         raise fail(
             "executor",

@@ -6,9 +6,17 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from torchon.api import CommandRegistry, ExecutorRegistry, TagRegistry, hookimpl
+from torchon.api import CommandRegistry, PluginManager, TagRegistry, hookimpl
+from torchon_search import hookspecs
+from torchon_search.hookspecs import ExecutorRegistry
 
 _SPACE = "torchon_search.space"
+
+
+@hookimpl
+def torchon_add_hookspecs(manager: PluginManager) -> None:
+    """The executors table and the trial hooks are torchon-search's: they exist when it is loaded."""
+    manager.add_hookspecs(hookspecs)
 
 
 @hookimpl
@@ -55,7 +63,7 @@ def torchon_apply_options(command: str, args: argparse.Namespace) -> Mapping[str
         return None
     from torchon.api import FIRST_PARTY, UsageError, did_you_mean, first_party, get_manager
 
-    known = get_manager().executors
+    known = get_manager().table("executors")
     if executor not in known:
         dist = first_party("executors", executor)
         others = [
