@@ -87,7 +87,9 @@ def test_a_plugin_adds_a_registration_kind_that_other_plugins_fill(adder_first: 
     set_manager(manager)
     listing, status = format_plugins()
     user_line = next(line for line in listing.splitlines() if line.startswith("user "))
-    assert status == 0 and user_line.endswith("gizmos: widget; commands: use-gizmo")  # commands listed last
+    assert status == 0 and user_line.endswith(
+        "gizmos: widget; commands: use-gizmo; hooks: gizmo_used"
+    )  # commands, then hooks
 
 
 def test_a_later_plugin_still_registers_and_names_are_checked_and_clash_as_the_kernels_are() -> None:

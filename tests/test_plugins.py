@@ -41,6 +41,10 @@ GOOD = """
     @hookimpl
     def torchon_register_commands(commands):
         commands.add("gadget", "goodplug_mod:Gadget")
+
+    @hookimpl
+    def torchon_run_started(run):
+        pass
 """
 
 
@@ -198,6 +202,7 @@ def test_torchon_plugins_lists_plugins_tags_timings_and_failures(site: Path) -> 
     lines = proc.stdout.splitlines()
     good = next(line for line in lines if line.startswith("good "))
     assert "goodplug" in good and "1.0" in good and "tags: !Gadget" in good and "ms" in good
+    assert good.endswith("commands: gadget; hooks: run_started")  # its other hooks; registrations are above
     assert any(line.startswith("FAILED bad (badplug 2.0)") and "needs libfoo" in line for line in lines)
     assert any(line.startswith("torchon.commands") and "(builtin)" in line for line in lines)
 

@@ -67,6 +67,21 @@ class PluginNotFoundError(UserError, LookupError):
     exit_code = 2
 
 
+class _Pluggy(pluggy.PluginManager):
+    """pluggy's manager, looking only at names that start with ``torchon_`` for hooks, as pytest's does with
+    ``pytest_``: pluggy otherwise inspects every attribute of every plugin module (its imports too), which is most
+    of what loading a plugin costs at startup."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        return super().parse_hookimpl_opts(plugin, name) if name.startswith(_PREFIX) else None
+
+    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
+        return super().parse_hookspec_opts(module_or_class, name) if name.startswith(_PREFIX) else None
+
+
+_PREFIX = f"{hookspecs.PROJECT}_"
+
+
 class PluginInfo:
     """What ``torchon plugins`` shows about one plugin (a plain class: no command imports dataclasses to start)."""
 
@@ -99,7 +114,7 @@ class PluginManager:
     commands: Table
 
     def __init__(self) -> None:
-        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm = _Pluggy(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self.registrations = dict(REGISTRATION_HOOKS)  # and those of the specs plugins add
         self.tables: dict[str, Table] = {name: Table(name) for name in TABLES}
@@ -179,22 +194,24 @@ class PluginManager:
         new = {n: getattr(module, n).__code__.co_varnames[0] for n in specs if n.startswith(prefix)}
         if taken := sorted(set(new.values()) & set(self.tables)):
             raise ValueError(f"it adds tables that exist already: {', '.join(taken)}")
-        # pluggy's add_hookspecs stops at the first implementation that does not fit: check them all first
-        scratch = pluggy.PluginManager(hookspecs.PROJECT)
-        scratch.add_hookspecs(module)
         callers = [getattr(self._pm.hook, name) for name in specs if hasattr(self._pm.hook, name)]
-        waiting = {i.plugin_name: i.plugin for c in callers for i in c.get_hookimpls()}
+        waiting = {i.plugin_name: i.plugin for c in callers for i in c.get_hookimpls()}  # loaded before
         waiting.pop(self._registering or "", None)  # pluggy checks its own as it registers it
-        for name, plugin in waiting.items():
-            try:
-                scratch.register(plugin, name=name)
-            except pluggy.PluginValidationError as exc:
-                self._fail(name, f'Plugin "{name}" is invalid: {exc}')
+        if (
+            waiting
+        ):  # pluggy's add_hookspecs stops at the first implementation that does not fit: check all first
+            scratch = _Pluggy(hookspecs.PROJECT)
+            scratch.add_hookspecs(module)
+            for name, plugin in waiting.items():
+                try:
+                    scratch.register(plugin, name=name)
+                except pluggy.PluginValidationError as exc:
+                    self._fail(name, f'Plugin "{name}" is invalid: {exc}')
         self._pm.add_hookspecs(module)
         for hook_name, table in new.items():
             self.registrations[hook_name] = (table, "NameRegistry")
             self.tables[table] = Table(table)
-        for name in [n for n in self.plugins if n != self._registering and self._pm.has_plugin(n)]:
+        for name in [n for n in waiting if self._pm.has_plugin(n)]:  # only they implement the new hooks
             try:
                 self._run_registrations(name, new)
             except Exception as exc:  # as in _register
@@ -227,6 +244,16 @@ class PluginManager:
         """What ``name`` registered, by table (nothing is left in them from a plugin that failed)."""
         found = {kind: [e.name for e in table.by_plugin(name)] for kind, table in self.tables.items()}
         self.plugins[name].registered = {kind: names for kind, names in found.items() if names}
+
+    def hooks_of(self, name: str) -> list[str]:
+        """The hooks plugin ``name`` implements besides registrations, without the ``torchon_`` prefix (for
+        ``torchon plugins``: what a plugin that registers no names does)."""
+        plugin = self._pm.get_plugin(name)
+        callers = (self._pm.get_hookcallers(plugin) or []) if plugin is not None else []
+        specified = [c.name for c in callers if c.has_spec()]
+        return sorted(
+            h.removeprefix(_PREFIX) for h in specified if not h.startswith(hookspecs.REGISTRATION_PREFIX)
+        )
 
     def _register(self, name: str, module: str | object) -> str | None:
         """Import and register one plugin, all or nothing; None, or why it failed."""

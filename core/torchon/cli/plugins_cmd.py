@@ -14,7 +14,7 @@ _FIRST, _LAST = ("tags", "namespaces", "savers", "storage", "resolvers"), ("comm
 _FORMAT = {"tags": "!{}", "namespaces": "!{}.*"}  # how a table's names are shown; the others as they are
 
 
-def _registered(info: PluginInfo) -> str:
+def _registered(info: PluginInfo, hooks: list[str]) -> str:
     parts = []
     added = [table for table in info.registered if table not in _FIRST + _LAST]
     for table in (*_FIRST, *added, *_LAST):
@@ -22,6 +22,8 @@ def _registered(info: PluginInfo) -> str:
         if names:
             shown = ", ".join(_FORMAT.get(table, "{}").format(n) for n in names)
             parts.append(f"{table}: {shown}")
+    if hooks:  # what a plugin does besides registering names (torchon-overrides: apply_overrides)
+        parts.append(f"hooks: {', '.join(hooks)}")
     return "; ".join(parts) or "-"
 
 
@@ -34,7 +36,9 @@ def format_plugins(timings: bool = False) -> tuple[str, int]:
     for info in loaded:
         dist = f"{info.distribution} (builtin)" if info.builtin else info.distribution
         timing = (f"{info.seconds * 1000:.1f}ms",) if timings else ()
-        rows.append((info.name, dist, info.version or "-", *timing, _registered(info)))
+        rows.append(
+            (info.name, dist, info.version or "-", *timing, _registered(info, manager.hooks_of(info.name)))
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
     lines = [line.rstrip() for line in lines]

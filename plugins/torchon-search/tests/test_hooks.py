@@ -134,7 +134,9 @@ def test_a_plugin_loaded_before_torchon_search_registers_executors_and_hears_tri
     assert [line.split()[0] for line in lines].index("aaa") < [line.split()[0] for line in lines].index(
         "search"
     )
-    assert next(line for line in lines if line.startswith("aaa ")).endswith("executors: inline")
+    assert next(line for line in lines if line.startswith("aaa ")).endswith(
+        "executors: inline; hooks: trial_finished"
+    )
 
     probe = tmp_path / "trials.jsonl"
     config = write_config(tmp_path, SEARCH)
