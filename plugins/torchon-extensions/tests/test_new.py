@@ -61,6 +61,27 @@ def test_new_bakes_a_package_from_name_and_answers(tmp_path: Path) -> None:
     assert "{{" not in "".join(p.read_text() for p in root.rglob("*") if p.is_file())
 
 
+def test_the_templates_bytecode_is_not_baked_into_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip compiles the template's .py files when it installs torchon-extensions from a wheel."""
+    from torchon_extensions.new import bake, template_dir
+
+    template = shutil.copytree(
+        template_dir(), tmp_path / "template", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for folder in [p for p in template.rglob("*") if p.is_dir()] + [template]:
+        (folder / "__pycache__").mkdir()
+        (folder / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\xa7\r\r\n")
+    (tmp_path / "config.yaml").write_text(f"replay_dir: {str(tmp_path / 'replay')!r}\n")
+    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(tmp_path / "config.yaml"))
+    out = tmp_path / "out"
+    assert bake(template, {"module_name": "my_thing"}, no_input=True, output_dir=out) == 0
+    baked = out / "my-thing"
+    assert (baked / "src" / "my_thing" / "plugin.py").is_file()
+    assert not list(baked.rglob("__pycache__")) and not list(baked.rglob("*.pyc"))
+
+
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
@@ -132,6 +153,7 @@ def test_baked_package_installs_next_to_a_wheel_installed_torchon_and_passes_its
     baked = venv.run("torchon", "new", "my_thing", "--no-input", cwd=work, check=True)
     assert "Baked my-thing" in baked.stdout
     package = work / "my-thing"
+    assert not list(package.rglob("__pycache__")), "the template's bytecode (pip compiled it) was baked in"
     venv.pip("install", "--quiet", package)
 
     tests = venv.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -111,9 +113,16 @@ def bake(template: Path, answers: dict[str, str], *, no_input: bool, output_dir:
     logging.getLogger("cookiecutter").propagate = False
     context = {"_torchon_version": __version__, **answers}
     try:
-        baked = Path(
-            cookiecutter(str(template), no_input=no_input, extra_context=context, output_dir=str(output_dir))
-        )
+        with tempfile.TemporaryDirectory(prefix="torchon-new-") as tmp:
+            # from a copy without bytecode: pip compiles the template's .py files when it installs the wheel, and
+            # cookiecutter would copy their __pycache__ folders into the new package
+            clean = shutil.copytree(
+                template, Path(tmp) / template.name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+            made = cookiecutter(
+                str(clean), no_input=no_input, extra_context=context, output_dir=str(output_dir)
+            )
+        baked = Path(made)
     except FailedHookException:
         print(
             "torchon new: error: the template refused these answers (the reasons are above); nothing was written",
