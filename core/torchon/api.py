@@ -49,27 +49,11 @@ _NAMES = {name: module for module, names in _BY_MODULE.items() for name in names
 _MODULES = {"metrics": "torchon.metrics", "session": "torchon.session"}
 
 # The same names, written out so that type checkers see what a py.typed package exports.
-__all__ = [
-    "COMMAND_LINE",
-    "FIRST_PARTY",
-    "METRICS_FD_ENV",
-    "ArgumentError",
-    "BundleError",
-    "BundleIntegrityError",
-    "CList",
-]
-__all__ += ["CMap", "Command", "CommandRegistry", "Component", "Config", "ConfigError", "Context"]
-__all__ += ["DumpError", "Environment", "ExtensionError", "ExtensionResolver", "NameRegistry"]
-__all__ += [
-    "ExtensionSpec",
-    "Index",
-    "LinkNode",
-    "LocalStorage",
-    "Mark",
-    "Partial",
-    "PluginManager",
-    "ReadFolder",
-]
+__all__ = ["COMMAND_LINE", "FIRST_PARTY", "METRICS_FD_ENV", "ArgumentError", "BundleError"]
+__all__ += ["BundleIntegrityError", "CList", "CMap", "Command", "CommandRegistry", "Component", "Config"]
+__all__ += ["ConfigError", "Context", "DumpError", "Environment", "ExtensionError", "ExtensionResolver"]
+__all__ += ["ExtensionSpec", "Index", "LinkNode", "LocalStorage", "Mark", "NameRegistry", "Partial"]
+__all__ += ["PluginManager", "ReadFolder"]
 __all__ += ["ResolvedExtension", "ResolverRegistry", "RunFailed", "RunFolder", "RunInfo", "Runnable"]
 __all__ += ["SaveError", "Saver", "SaverRegistry", "Storage", "StorageError", "StorageRegistry", "TagNode"]
 __all__ += ["TagRegistry", "TorchonError", "TreeBuilder", "Unbuilt", "UsageError", "UserError"]

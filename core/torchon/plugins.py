@@ -189,7 +189,7 @@ class PluginManager:
     def add_hookspecs(self, module: ModuleType) -> None:
         """Add a plugin's hook specs (its ``torchon_add_hookspecs``, pytest's ``pytest_addhooks``). Plugins loaded
         before keep their implementations, checked now; a spec ``torchon_register_X(X)`` makes table ``X``."""
-        specs = [name for name, spec in vars(module).items() if hasattr(spec, f"{hookspecs.PROJECT}_spec")]
+        specs = [name for name in vars(module) if self._pm.parse_hookspec_opts(module, name) is not None]
         prefix = hookspecs.REGISTRATION_PREFIX
         new = {n: getattr(module, n).__code__.co_varnames[0] for n in specs if n.startswith(prefix)}
         if taken := sorted(set(new.values()) & set(self.tables)):
@@ -197,9 +197,8 @@ class PluginManager:
         callers = [getattr(self._pm.hook, name) for name in specs if hasattr(self._pm.hook, name)]
         waiting = {i.plugin_name: i.plugin for c in callers for i in c.get_hookimpls()}  # loaded before
         waiting.pop(self._registering or "", None)  # pluggy checks its own as it registers it
-        if (
-            waiting
-        ):  # pluggy's add_hookspecs stops at the first implementation that does not fit: check all first
+        # pluggy's add_hookspecs stops at the first implementation that does not fit: check them all first
+        if waiting:
             scratch = _Pluggy(hookspecs.PROJECT)
             scratch.add_hookspecs(module)
             for name, plugin in waiting.items():

@@ -27,7 +27,7 @@ __all__ = [
 ExecutorRegistry = NameRegistry
 
 
-# -- Registration: called once when plugins load, each plugin on its own (the kernel's table ``executors``).
+# -- Registration: called once per plugin as plugins load, into the table ``executors`` this module adds.
 
 
 @hookspec
